@@ -1,0 +1,30 @@
+"""autograd: scalar reverse-mode automatic differentiation you can see.
+
+>>> from autograd import Value
+>>> x, y, z = Value(-2.0), Value(5.0), Value(-4.0)
+>>> f = (x + y) * z
+>>> f.backward()
+>>> (f.data, x.grad, y.grad, z.grad)
+(-12.0, -4.0, -4.0, 3.0)
+
+``draw_graph`` needs the ``graphviz`` package, which is imported only when
+it is first used, so ``import autograd`` stays fast.
+"""
+
+from .check import gradcheck
+from .engine import Value, grad, no_grad
+
+__all__ = ["Value", "grad", "no_grad", "gradcheck", "draw_graph", "Tape"]
+
+
+def __getattr__(name: str):
+    # Lazy: importing graphviz (and the tape) only when asked for.
+    if name == "draw_graph":
+        from .viz import draw_graph
+
+        return draw_graph
+    if name == "Tape":
+        from .tape import Tape
+
+        return Tape
+    raise AttributeError(f"module 'autograd' has no attribute {name!r}")

@@ -1,0 +1,350 @@
+"""``Value``, the scalar node of a computational graph, and backpropagation.
+
+A ``Value`` holds a float, the operation that made it (``op``) and its
+operands (``parents``, an ordered tuple). It holds no closure: the rule for
+its local gradients lives once, in :mod:`autograd.ops`, and is looked up by
+``op`` at backward time. So a node never refers to itself, graphs contain no
+reference cycles, and a graph is freed by reference counting the moment its
+root is dropped.
+
+Subtraction, negation, division and the extra activations are composites:
+expressions of the primitives, so only primitives need derivatives and a
+drawn graph shows the textbook gates.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from operator import attrgetter
+from typing import Iterator, Sequence, Union
+
+from .graph import topological_order
+from .ops import FORWARD, LOCAL_GRADS
+
+Number = Union[int, float]
+
+_parents_of = attrgetter("parents")
+_grad_enabled = True
+
+
+def _is_number(x) -> bool:
+    t = type(x)
+    return t is float or t is int or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+
+class Value:
+    """A scalar in a computational graph.
+
+    >>> x, y, z = Value(-2.0, "x"), Value(5.0, "y"), Value(-4.0, "z")
+    >>> f = (x + y) * z
+    >>> f.backward()
+    >>> f.data, x.grad, y.grad, z.grad
+    (-12.0, -4.0, -4.0, 3.0)
+    """
+
+    __slots__ = ("data", "grad", "label", "op", "parents", "__weakref__")
+
+    data: float
+    grad: float
+    label: str
+    op: str
+    parents: tuple
+
+    def __init__(self, data: Number, label: str = "") -> None:
+        if not _is_number(data):
+            raise TypeError(f"Value() takes an int or a float, got {type(data).__name__}")
+        if not isinstance(label, str):
+            raise TypeError(f"Value() takes a str label, got {type(label).__name__}")
+        self.data = float(data)
+        self.grad = 0.0
+        self.label = label
+        self.op = ""
+        self.parents = ()
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    # -- primitives --------------------------------------------------------
+    def __add__(self, other: Value | Number) -> Value:
+        other = _operand(other)
+        if other is None:
+            return NotImplemented
+        return _apply2("+", self, other)
+
+    def __radd__(self, other: Number) -> Value:
+        other = _operand(other)
+        if other is None:
+            return NotImplemented
+        return _apply2("+", other, self)
+
+    def __mul__(self, other: Value | Number) -> Value:
+        other = _operand(other)
+        if other is None:
+            return NotImplemented
+        return _apply2("*", self, other)
+
+    def __rmul__(self, other: Number) -> Value:
+        other = _operand(other)
+        if other is None:
+            return NotImplemented
+        return _apply2("*", other, self)
+
+    def exp(self) -> Value:
+        """e ** self. Raises ``OverflowError`` naming the input above ~709.78."""
+        return _apply1("exp", self)
+
+    def log(self) -> Value:
+        """Natural logarithm. Raises ``ValueError`` naming the value when it is <= 0."""
+        return _apply1("log", self)
+
+    def reciprocal(self) -> Value:
+        """1 / self (op ``"1/x"``). Raises ``ZeroDivisionError`` at 0."""
+        return _apply1("1/x", self)
+
+    def max(self, other: Value | Number) -> Value:
+        """The larger of the two; a tie splits the gradient 0.5 / 0.5."""
+        operand = _operand(other)
+        if operand is None:
+            raise TypeError(f"max() takes a Value, int or float, got {type(other).__name__}")
+        return _apply2("max", self, operand)
+
+    def relu(self) -> Value:
+        """max(0, self), with gradient 0 at exactly 0."""
+        return _apply1("relu", self)
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent (fused: one node, local gradient 1 - tanh²)."""
+        return _apply1("tanh", self)
+
+    def sigmoid(self) -> Value:
+        """1 / (1 + e^-x) (fused: one node, local gradient σ(1 - σ)), overflow-free."""
+        return _apply1("sigmoid", self)
+
+    def __pow__(self, exponent: Value | Number) -> Value:
+        if isinstance(exponent, Value):
+            # A variable exponent: self ** e = exp(e * log(self)), for self > 0.
+            if not self.data > 0.0:
+                raise ValueError(
+                    f"a Value exponent needs a positive base, got base {self.data!r}"
+                )
+            return (exponent * self.log()).exp()
+        if not _is_number(exponent):
+            return NotImplemented
+        return _apply2("**", self, _constant(exponent))
+
+    def __rpow__(self, base: Number) -> Value:
+        if not _is_number(base):
+            return NotImplemented
+        if not base > 0:
+            raise ValueError(f"a Value exponent needs a positive base, got base {base!r}")
+        return (self * math.log(base)).exp()
+
+    # -- composites --------------------------------------------------------
+    def __neg__(self) -> Value:
+        return self * -1.0
+
+    def __sub__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self + other * -1.0
+        if not _is_number(other):
+            return NotImplemented
+        return self + -float(other)
+
+    def __rsub__(self, other: Number) -> Value:
+        if not _is_number(other):
+            return NotImplemented
+        return other + self * -1.0
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return self * other.reciprocal()
+        if not _is_number(other):
+            return NotImplemented
+        if other == 0:
+            raise ZeroDivisionError(f"division of a Value by {other!r}")
+        return self * (1.0 / other)
+
+    def __rtruediv__(self, other: Number) -> Value:
+        if not _is_number(other):
+            return NotImplemented
+        if other == 1:
+            return self.reciprocal()
+        return other * self.reciprocal()
+
+    def leaky_relu(self, alpha: float | Value = 0.01) -> Value:
+        """x for x > 0, alpha * x otherwise: relu(x) - alpha * relu(-x).
+
+        ``alpha`` may be a ``Value`` (a learnable slope, as in PReLU). The
+        gradient at exactly 0 is 0, as for ``relu``.
+        """
+        return self.relu() - alpha * (-self).relu()
+
+    def elu(self, alpha: float | Value = 1.0) -> Value:
+        """x for x > 0, alpha * (e^x - 1) otherwise; never overflows.
+
+        Built as relu(x) + alpha * (exp(-relu(-x)) - 1): the exponent is never
+        positive.
+        """
+        return self.relu() + alpha * ((-(-self).relu()).exp() - 1.0)
+
+    # -- backpropagation ---------------------------------------------------
+    def backward(self) -> None:
+        """Fill ``.grad`` with d(self)/d(node) for every node reachable from self.
+
+        Leaves accumulate (``+=``) across calls, as in PyTorch; every interior
+        node holds the gradient of this call only. Gradients arriving by
+        several paths are summed. Iterative: graph depth is not limited by
+        Python's recursion limit.
+        """
+        order = topological_order(self, _parents_of)
+        for node in order:
+            if node.parents:
+                node.grad = 0.0
+        if self.parents:
+            self.grad = 1.0
+        else:
+            self.grad += 1.0
+            return
+        local_grads = LOCAL_GRADS
+        for node in order:
+            parents = node.parents
+            if not parents:
+                continue
+            upstream = node.grad
+            if len(parents) == 2:
+                a, b = parents
+                da, db = local_grads[node.op](node.data, a.data, b.data)
+                a.grad += da * upstream
+                b.grad += db * upstream
+            else:
+                (a,) = parents
+                (da,) = local_grads[node.op](node.data, a.data)
+                a.grad += da * upstream
+
+
+def _new_node(data: float, parents: tuple, op: str) -> Value:
+    node = _new(Value)
+    node.data = data
+    node.grad = 0.0
+    node.label = ""
+    if _grad_enabled:
+        node.op = op
+        node.parents = parents
+    else:
+        node.op = ""
+        node.parents = ()
+    return node
+
+
+_new = object.__new__
+
+
+def _constant(x: Number) -> Value:
+    node = _new(Value)
+    node.data = float(x)
+    node.grad = 0.0
+    node.label = ""
+    node.op = ""
+    node.parents = ()
+    return node
+
+
+def _operand(x) -> Value | None:
+    """``x`` as a Value: itself, a constant leaf for a number, else None."""
+    if isinstance(x, Value):
+        return x
+    if _is_number(x):
+        return _constant(x)
+    return None
+
+
+def _apply1(op: str, a: Value) -> Value:
+    return _new_node(FORWARD[op](a.data), (a,), op)
+
+
+def _apply2(op: str, a: Value, b: Value) -> Value:
+    return _new_node(FORWARD[op](a.data, b.data), (a, b), op)
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Within this block operations record no graph: every result is a leaf.
+
+    >>> with no_grad():
+    ...     y = Value(2.0) * 3
+    >>> y.op, y.parents
+    ('', ())
+    """
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+@contextmanager
+def _enable_grad() -> Iterator[None]:
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> list:
+    """d(output)/d(input) for each of ``inputs``, leaving every ``.grad`` alone.
+
+    Returns floats; with ``create_graph=True`` returns ``Value``s whose own
+    graphs can be differentiated again (second and higher derivatives come
+    from the same local-gradient rules). An input that ``output`` does not
+    depend on gets 0.
+
+    >>> x = Value(3.0)
+    >>> (dy,) = grad(x ** 3, [x], create_graph=True)   # 3x² = 27
+    >>> grad(dy, [x])                                   # 6x = 18
+    [18.0]
+    """
+    if not isinstance(output, Value):
+        raise TypeError(f"grad() takes a Value output, got {type(output).__name__}")
+    inputs = list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value):
+            raise TypeError(f"grad() inputs must be Values; input {i} is {type(x).__name__}")
+    order = topological_order(output, _parents_of)
+    if create_graph:
+        with _enable_grad():
+            grads = _backpropagate(order, output, _constant(1.0), lambda node: node)
+        return [grads.get(x) if x in grads else _constant(0.0) for x in inputs]
+    grads = _backpropagate(order, output, 1.0, attrgetter("data"))
+    return [grads.get(x, 0.0) for x in inputs]
+
+
+def _backpropagate(order: list, output: Value, seed, primal) -> dict:
+    """Gradients of ``output`` w.r.t. every node in ``order``, in a dict.
+
+    ``primal(node)`` is what a local-gradient rule is called with: the float
+    data for first derivatives, the node itself to build a graph.
+    """
+    grads = {output: seed}
+    for node in order:
+        parents = node.parents
+        if not parents or node not in grads:
+            continue
+        upstream = grads[node]
+        local = LOCAL_GRADS[node.op](primal(node), *map(primal, parents))
+        for parent, local_grad in zip(parents, local):
+            contribution = local_grad * upstream
+            if parent in grads:
+                grads[parent] = grads[parent] + contribution
+            else:
+                grads[parent] = contribution
+    return grads

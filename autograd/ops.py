@@ -1,0 +1,106 @@
+"""The primitives: one table, one row per operation.
+
+Each row names an operation and gives two things, both on plain numbers:
+
+* ``forward(*args)``: the value of the operation, with a clear error where the
+  operation is undefined (``log`` of 0, ``1/x`` at 0, ``exp`` overflow, ...);
+* ``local_grads(out, *args)``: the partial derivative of the output with
+  respect to each argument, as a tuple.
+
+``local_grads`` is written with ordinary arithmetic only, so the same line
+serves two purposes: called with floats it gives first-order gradients, and
+called with ``Value`` nodes (by ``autograd.grad(..., create_graph=True)``) it
+builds a graph of its own that can be differentiated again. Where a rule has
+to choose a branch it asks ``float(x)``, which works for both.
+
+Everything here is pure math and imports only :mod:`math`; the stable
+sigmoid is a plain function with its own tests.
+"""
+
+import math
+import operator
+from typing import Callable, NamedTuple
+
+
+class Primitive(NamedTuple):
+    """One operation: its forward on floats and its local-gradient rule."""
+
+    forward: Callable[..., float]
+    local_grads: Callable[..., tuple]
+
+
+def exp(a: float) -> float:
+    try:
+        return math.exp(a)
+    except OverflowError:
+        raise OverflowError(f"exp({a!r}) overflows a float (inputs above ~709.78 do)") from None
+
+
+def log(a: float) -> float:
+    if not a > 0.0:
+        raise ValueError(f"log is defined only for positive numbers, got {a!r}")
+    return math.log(a)
+
+
+def reciprocal(a: float) -> float:
+    if a == 0.0:
+        raise ZeroDivisionError(f"1/x is undefined at x = {a!r}")
+    return 1.0 / a
+
+
+def power(a: float, k: float) -> float:
+    """``a ** k`` for a constant exponent ``k``, real-valued or an error."""
+    if a == 0.0 and k < 0.0:
+        raise ZeroDivisionError(f"{a!r} ** {k!r} is undefined (division by zero)")
+    if a < 0.0 and k != int(k):
+        raise ValueError(f"{a!r} ** {k!r} is not a real number (negative base, fractional exponent)")
+    try:
+        return a**k
+    except OverflowError:
+        raise OverflowError(f"{a!r} ** {k!r} overflows a float") from None
+
+
+def maximum(a: float, b: float) -> float:
+    return a if a >= b else b
+
+
+def relu(a: float) -> float:
+    return a if a > 0.0 else 0.0
+
+
+def sigmoid(a: float) -> float:
+    """1 / (1 + e^-a), computed without overflow for any finite ``a``."""
+    if a >= 0.0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+def _max_grads(out, a, b):
+    # The larger input takes the whole gradient; a tie splits it evenly, so
+    # the two halves still add up to the gradient of max itself.
+    a, b = float(a), float(b)
+    if a > b:
+        return (1.0, 0.0)
+    if b > a:
+        return (0.0, 1.0)
+    return (0.5, 0.5)
+
+
+PRIMITIVES: dict[str, Primitive] = {
+    "+": Primitive(operator.add, lambda out, a, b: (1.0, 1.0)),
+    "*": Primitive(operator.mul, lambda out, a, b: (b, a)),
+    "exp": Primitive(exp, lambda out, a: (out,)),
+    "log": Primitive(log, lambda out, a: (1.0 / a,)),
+    "1/x": Primitive(reciprocal, lambda out, a: (-(out * out),)),
+    # The exponent is a constant: it gets no gradient.
+    "**": Primitive(power, lambda out, a, k: (float(k) * a ** (float(k) - 1.0), 0.0)),
+    "max": Primitive(maximum, _max_grads),
+    "relu": Primitive(relu, lambda out, a: (1.0 if float(a) > 0.0 else 0.0,)),
+    "tanh": Primitive(math.tanh, lambda out, a: (1.0 - out * out,)),
+    "sigmoid": Primitive(sigmoid, lambda out, a: (out * (1.0 - out),)),
+}
+"""Every primitive, by the name a node shows as its ``op``."""
+
+FORWARD = {name: p.forward for name, p in PRIMITIVES.items()}
+LOCAL_GRADS = {name: p.local_grads for name, p in PRIMITIVES.items()}
