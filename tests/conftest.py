@@ -1,0 +1,47 @@
+"""Shared fixtures: a seeded RNG for every test, and the optional tools.
+
+PyTorch (the cross-checks) and Graphviz's ``dot`` (real renders) are optional
+on a user's machine: tests that need them are skipped with the reason. In CI
+(``VALUEGRAD_REQUIRE_ALL=1``, set by ``.ci/run``) a missing one is a failure.
+"""
+
+import os
+import random
+import shutil
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("VALUEGRAD_REQUIRE_ALL") == "1"
+
+
+def _unavailable(reason: str):
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (required in CI: VALUEGRAD_REQUIRE_ALL=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same global random state."""
+    random.seed(1234)
+    yield
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The torch module, double precision by default."""
+    try:
+        import torch as torch_module
+    except ImportError:
+        _unavailable("PyTorch is not installed: pip install torch==2.13.0")
+    torch_module.set_default_dtype(torch_module.float64)
+    return torch_module
+
+
+@pytest.fixture(scope="session")
+def dot():
+    """Path to Graphviz's dot binary."""
+    path = shutil.which("dot")
+    if path is None:
+        _unavailable("Graphviz's dot is not installed (apt-get install graphviz)")
+    return path
