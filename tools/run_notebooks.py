@@ -1,0 +1,124 @@
+"""Execute the notebooks top to bottom, each on a fresh kernel; fail on any error.
+
+Usage::
+
+    python tools/run_notebooks.py [--inplace] [notebooks...]
+
+With no notebook named, runs every ``notebooks/*.ipynb`` in order. Prints each
+notebook's run time. On an error it names the notebook and the failing cell
+and exits with status 1. With ``--inplace`` each executed notebook (outputs
+stored) is written back atomically: to a temporary file in the same folder,
+then ``os.replace``, so an interrupted run never leaves a half-written file.
+
+The kernel is this interpreter's own ipykernel (``sys.executable``), whatever
+other kernelspecs the machine has, so the notebooks run against the packages
+of the environment that runs this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+CELL_TIMEOUT = 120  # seconds, per cell
+
+
+def notebook_paths(names: list[str] | None = None) -> list[Path]:
+    """The notebooks to run: the ones named, else every notebooks/*.ipynb, sorted."""
+    if names:
+        return [Path(n).resolve() for n in names]
+    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def kernel_manager() -> KernelManager:
+    """A manager for ipykernel on ``sys.executable``.
+
+    An empty ``kernel_dirs`` leaves only the native kernel, which
+    jupyter_client builds from the running interpreter; a user's own
+    ``python3`` kernelspec pointing somewhere else cannot take over.
+    """
+    specs = KernelSpecManager(kernel_dirs=[], ensure_native_kernel=True)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+
+
+def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookNode, float]:
+    """Run the notebook at ``path`` on a fresh kernel; return it (with outputs) and its run time.
+
+    Raises nbclient's ``CellExecutionError`` when a cell raises.
+    """
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        km=kernel_manager(),
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    return nb, time.perf_counter() - start
+
+
+def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``nb`` to ``path`` via a temporary file and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inplace", action="store_true", help="write the executed notebooks back")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell")
+    parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: notebooks/*.ipynb)")
+    args = parser.parse_args(argv)
+
+    paths = notebook_paths(args.notebooks)
+    if not paths:
+        print(f"no notebooks found in {NOTEBOOK_DIR}", file=sys.stderr)
+        return 1
+    failures = 0
+    for path in paths:
+        try:
+            nb, seconds = execute(path, args.timeout)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+            failures += 1
+            print(f"FAIL {path.name}\n{error}", file=sys.stderr)
+            continue
+        except FileNotFoundError as error:
+            failures += 1
+            print(f"FAIL {path}: {error}", file=sys.stderr)
+            continue
+        if args.inplace:
+            write_atomically(nb, path)
+        print(f"ok   {path.name}  {seconds:5.1f} s", flush=True)
+    if failures:
+        print(f"{failures} of {len(paths)} notebooks failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
