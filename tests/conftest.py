@@ -10,6 +10,13 @@ import random
 import shutil
 
 import pytest
+from hypothesis import settings
+
+# In CI the property tests draw the same examples every run (no flakes); on a
+# developer's machine they explore new ones each time.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REQUIRE_ALL = os.environ.get("VALUEGRAD_REQUIRE_ALL") == "1"
 

@@ -60,13 +60,29 @@ FALLBACK = next(op for op in OPS if op.name == "tanh")
 def run(program, leaves, apply, data):
     """Run ``program`` on ``leaves``; ``apply(op, a, b)`` makes a node and
     ``data(node)`` reads its float. Returns the pool of all nodes."""
+    return replay(resolve(program, leaves, apply, data), leaves, apply)
+
+
+def resolve(program, leaves, apply, data):
+    """The program's steps as ``(Op, i, j)``, with every fallback decided at
+    this point, so that nearby points (finite differences) evaluate the very
+    same expression."""
     pool = list(leaves)
+    steps = []
     for op_index, i, j in program:
         op = OPS[op_index % len(OPS)]
-        a, b = pool[i % len(pool)], pool[j % len(pool)]
-        if not op.valid(data(a), data(b)):
+        i, j = i % len(pool), j % len(pool)
+        if not op.valid(data(pool[i]), data(pool[j])):
             op = FALLBACK
-        pool.append(apply(op, a, b))
+        steps.append((op, i, j))
+        pool.append(apply(op, pool[i], pool[j]))
+    return steps
+
+
+def replay(steps, leaves, apply):
+    pool = list(leaves)
+    for op, i, j in steps:
+        pool.append(apply(op, pool[i], pool[j]))
     return pool
 
 

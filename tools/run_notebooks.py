@@ -26,9 +26,10 @@ from pathlib import Path
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets import default
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -42,15 +43,17 @@ def notebook_paths(names: list[str] | None = None) -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
-def kernel_manager() -> KernelManager:
-    """A manager for ipykernel on ``sys.executable``.
+class OwnPythonKernelManager(AsyncKernelManager):
+    """A kernel manager for ipykernel on ``sys.executable``.
 
     An empty ``kernel_dirs`` leaves only the native kernel, which
     jupyter_client builds from the running interpreter; a user's own
-    ``python3`` kernelspec pointing somewhere else cannot take over.
+    ``python3`` kernelspec pointing at another Python cannot take over.
     """
-    specs = KernelSpecManager(kernel_dirs=[], ensure_native_kernel=True)
-    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+
+    @default("kernel_spec_manager")
+    def _default_kernel_spec_manager(self):
+        return KernelSpecManager(kernel_dirs=[], ensure_native_kernel=True)
 
 
 def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookNode, float]:
@@ -61,7 +64,7 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookN
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
-        km=kernel_manager(),
+        kernel_manager_class=OwnPythonKernelManager,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},

@@ -1,0 +1,381 @@
+"""The command line: evaluate an expression, backpropagate, draw the graph.
+
+    $ python -m autograd "(x + y) * z" x=-2 y=5 z=-4 -o circuit.svg
+    f = -12
+    df/dx = -4
+    df/dy = -4
+    df/dz = 3
+
+The expression is parsed with :mod:`ast` and checked against a whitelist
+(numbers, the given variables, ``+ - * / **``, unary ``-`` and ``+``,
+parentheses, and the calls ``exp log tanh relu sigmoid`` of one argument and
+``max`` of two) before anything is evaluated; it is then evaluated by walking
+the tree, never by ``eval``. Any mistake exits with status 2 and one line on
+stderr, having printed and written nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import keyword
+import math
+import operator
+import os
+import re
+import sys
+import tempfile
+import warnings
+from typing import NoReturn, Sequence, Union
+
+from .engine import Value
+
+MAX_CHARS = 10_000
+MAX_DEPTH = 500  # CPython's own parser gives up near 1,000 levels
+FUNCTIONS = {
+    "exp": (1, Value.exp),
+    "log": (1, Value.log),
+    "tanh": (1, Value.tanh),
+    "relu": (1, Value.relu),
+    "sigmoid": (1, Value.sigmoid),
+    "max": (2, Value.max),
+}
+BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+UNARY = {ast.USub: operator.neg, ast.UAdd: lambda a: a}  # Value has no __pos__
+FORMATS = ("svg", "dot", "png")
+# Spelled out to the user when they use an operator we do not have.
+_SYMBOLS = {
+    ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
+    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not",
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # ASCII: no NFKC look-alikes
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_INSTALL_DOT = (
+    "Graphviz's dot program is needed to write svg or png and is not installed: "
+    "apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
+    "or see https://graphviz.org/download/ (--format dot needs no Graphviz)"
+)
+
+Operand = Union[Value, float]  # a float is a constant: a subexpression without variables
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit status 2."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one printable line (control characters shown as escapes), shortened."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quote(text: str) -> str:
+    # User text inside an error message: quoted, printable, short.
+    return repr(one_line(text, 40))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse would print the usage too: keep the promise of one line.
+        raise UsageError(message)
+
+
+def _arguments() -> _Parser:
+    parser = _Parser(
+        prog="python -m autograd",
+        description="Evaluate an expression, backpropagate, and draw its graph.",
+        epilog='example: python -m autograd "(x + y) * z" x=-2 y=5 z=-4 -o circuit.svg '
+        '(an expression starting with "-" goes after --)',
+    )
+    parser.add_argument("expression", help="e.g. \"tanh(w*x + b)\"")
+    parser.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
+                        help="a finite number for each variable of the expression")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write the graph here (nothing is written without -o)")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="graph format; default: from FILE's suffix (.dot, .gv, .png), else svg")
+    return parser
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict[str, float]:
+    """``["x=-2", "y=5"]`` as ``{"x": -2.0, "y": 5.0}``, in order; ``UsageError`` if malformed."""
+    values: dict[str, float] = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise UsageError(f"expected NAME=VALUE, got {_quote(item)}")
+        if not _NAME.match(name) or keyword.iskeyword(name):
+            raise UsageError(f"{_quote(name)} is not a valid variable name (letters, digits, _)")
+        if name in FUNCTIONS:
+            raise UsageError(f"{name!r} is a function and cannot be a variable name")
+        if name in values:
+            raise UsageError(f"variable {name!r} is given twice")
+        # float() alone would also take "nan", "inf", "1_0" and non-ASCII digits.
+        if not _NUMBER.match(text):
+            raise UsageError(f"{name}: expected a number, got {_quote(text)}")
+        value = float(text)
+        if not math.isfinite(value):
+            raise UsageError(f"{name}: {_quote(text)} is too large for a float")
+        values[name] = value
+    return values
+
+
+def _where(node: ast.AST) -> str:
+    return f" at column {node.col_offset + 1}" if hasattr(node, "col_offset") else ""
+
+
+def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
+    """The syntax tree of ``text``, checked against the whitelist; ``UsageError`` if anything else.
+
+    Every variable used must be in ``names`` and every one of ``names`` used.
+    Nothing is evaluated here.
+    """
+    if len(text) > MAX_CHARS:
+        raise UsageError(f"the expression is {len(text)} characters long, more than {MAX_CHARS}")
+    try:
+        with warnings.catch_warnings():
+            # A SyntaxWarning (say, for "\\d" in a string) would be a second stderr line.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
+    except SyntaxError as e:
+        raise UsageError(f"invalid expression: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise UsageError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except ValueError as e:  # e.g. source with null bytes, on older Pythons
+        raise UsageError(f"invalid expression: {e}") from None
+
+    used = set()
+    stack = [(tree.body, 1)]  # explicit stack: depth is checked, never recursed into
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise UsageError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(node, ast.Constant):
+            # bool is an int subclass: True must not pass for 1.
+            if type(node.value) not in (int, float):
+                raise UsageError(f"{type(node.value).__name__} constants are not allowed{_where(node)}")
+            try:
+                finite = math.isfinite(float(node.value))
+            except OverflowError:
+                finite = False
+            if not finite:
+                raise UsageError(f"a number is too large for a float{_where(node)}")
+            children = []
+        elif isinstance(node, ast.Name):
+            if node.id not in names:
+                hint = f" (it is a function: call it, {node.id}(...))" if node.id in FUNCTIONS else (
+                    f" (give it a value: {node.id}=1.5)")
+                raise UsageError(f"unknown name {_quote(node.id)}{_where(node)}{hint}")
+            used.add(node.id)
+            children = []
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in BINARY:
+                symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
+                raise UsageError(f"the operator {symbol} is not allowed{_where(node)} (only + - * / **)")
+            children = [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp):
+            if type(node.op) not in UNARY:
+                symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
+                raise UsageError(f"the operator {symbol} is not allowed{_where(node)} (only - and +)")
+            children = [node.operand]
+        elif isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                called = f"{_quote(node.func.id)} " if isinstance(node.func, ast.Name) else ""
+                raise UsageError(
+                    f"unknown function {called}called{_where(node)} "
+                    f"(only {', '.join(FUNCTIONS)}, by name)"
+                )
+            if node.keywords:
+                raise UsageError(f"{node.func.id}() takes no keyword arguments{_where(node)}")
+            arity = FUNCTIONS[node.func.id][0]
+            if len(node.args) != arity:
+                raise UsageError(
+                    f"{node.func.id}() takes {arity} argument{'s' * (arity > 1)}, "
+                    f"got {len(node.args)}{_where(node)}"
+                )
+            children = node.args  # a *starred argument is caught as a disallowed node
+        else:
+            raise UsageError(f"{_describe(node)} not allowed{_where(node)}")
+        stack.extend((child, depth + 1) for child in children)
+    unused = [name for name in names if name not in used]
+    if unused:
+        raise UsageError(f"variable {unused[0]!r} is not used in the expression")
+    return tree
+
+
+def _describe(node: ast.AST) -> str:
+    described = {
+        ast.Attribute: "attribute access (.) is",
+        ast.Subscript: "subscripts ([]) are",
+        ast.Lambda: "lambdas are",
+        ast.Compare: "comparisons are",
+        ast.BoolOp: "and / or are",
+        ast.IfExp: "if-else is",
+        ast.NamedExpr: "assignments (:=) are",
+        ast.Starred: "* unpacking is",
+        ast.JoinedStr: "strings are",
+    }
+    for kind, words in described.items():
+        if isinstance(node, kind):
+            return words
+    return f"{type(node).__name__} is"
+
+
+def _constant_fold(function, *args: float) -> float:
+    # Subexpressions without variables are computed through the engine too,
+    # so they get its checks (1/0, log(-1), overflow) and stay one leaf.
+    return function(Value(args[0]), *args[1:]).data
+
+
+def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dict[str, Value]]:
+    """Evaluate a tree checked by ``parse_expression``: the output and the variables' Values.
+
+    Post-order with an explicit stack, so no depth is too deep. Arithmetic
+    errors (``1/0``, ``log(-1)``, ``exp(1000)``) propagate as the engine raises them.
+    """
+    variables = {name: Value(value, name) for name, value in values.items()}
+    results: list[Operand] = []
+    stack: list = [(tree.body, False)]
+    while stack:
+        node, ready = stack.pop()
+        if isinstance(node, ast.Constant):
+            results.append(float(node.value))
+            continue
+        if isinstance(node, ast.Name):
+            results.append(variables[node.id])
+            continue
+        children = (
+            [node.left, node.right] if isinstance(node, ast.BinOp)
+            else [node.operand] if isinstance(node, ast.UnaryOp)
+            else node.args
+        )
+        if not ready:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(children))
+            continue
+        args = results[len(results) - len(children):]
+        del results[len(results) - len(children):]
+        if isinstance(node, ast.BinOp):
+            function = BINARY[type(node.op)]
+        elif isinstance(node, ast.UnaryOp):
+            function = UNARY[type(node.op)]
+        else:
+            function = FUNCTIONS[node.func.id][1]
+            if not isinstance(args[0], Value) and isinstance(args[-1], Value):
+                args = args[::-1]  # max(2, x): the method needs a Value first
+        if any(isinstance(a, Value) for a in args):
+            results.append(function(*args))
+        else:
+            results.append(_constant_fold(function, *args))
+    (out,) = results
+    if not isinstance(out, Value):  # no variables at all: still a (one-node) graph
+        out = Value(out)
+    if not out.label:  # the expression may be a lone variable: keep its name
+        out.label = "f"
+    return out, variables
+
+
+def _graph_bytes(out: Value, fmt: str) -> bytes:
+    import graphviz  # only when a graph is asked for
+
+    from .viz import draw_graph
+
+    try:
+        dot = draw_graph(out)
+    except ValueError:
+        raise UsageError("the graph is too large to draw (more than 2000 nodes); leave out -o") from None
+    if fmt == "dot":
+        return dot.source.encode("utf-8")
+    try:
+        return dot.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise UsageError(_INSTALL_DOT) from None
+    except graphviz.CalledProcessError as e:
+        stderr = (e.stderr or b"").decode("utf-8", "replace")
+        raise UsageError(f"Graphviz's dot failed: {one_line(stderr, 200)}") from None
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` all at once: a reader sees the old file or the new one.
+
+    Missing parent directories are created. The bytes go to a temporary file
+    in the same directory, which then replaces ``path`` (``os.replace`` is
+    atomic within a file system); on any failure the temporary file is removed.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _format_number(x: float) -> str:
+    return format(x + 0.0, ".12g")  # + 0.0 turns -0.0 into 0.0
+
+
+def run(argv: Sequence[str]) -> str:
+    """Do everything ``main`` does short of printing: return the report, or raise ``UsageError``."""
+    args = _arguments().parse_args(list(argv))
+    values = parse_assignments(args.assignments)
+    tree = parse_expression(args.expression, list(values))
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        suffix = os.path.splitext(args.output)[1].lower()
+        fmt = {".dot": "dot", ".gv": "dot", ".png": "png"}.get(suffix, "svg")
+    if fmt is not None and args.output is None:
+        raise UsageError("--format needs -o FILE")
+    try:
+        out, variables = evaluate(tree, values)
+        out.backward()
+    except (ArithmeticError, ValueError) as e:  # ZeroDivision, Overflow, log of a negative
+        raise UsageError(f"cannot evaluate: {one_line(e)}") from None
+    grads = {name: v.grad for name, v in variables.items()}
+    if not all(map(math.isfinite, [out.data, *grads.values()])):
+        raise UsageError("cannot evaluate: the result or a gradient is not a finite number")
+    if args.output is not None:
+        data = _graph_bytes(out, fmt)
+        try:
+            write_atomic(args.output, data)
+        except OSError as e:
+            raise UsageError(f"cannot write {_quote(args.output)}: {e.strerror or e}") from None
+    lines = [f"f = {_format_number(out.data)}"]
+    lines += [f"df/d{name} = {_format_number(g)}" for name, g in grads.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    0: the value and gradients were printed (and the graph written with -o).
+    2: a one-line error on stderr; nothing printed on stdout, no file written.
+    """
+    try:
+        report = run(sys.argv[1:] if argv is None else argv)
+    except UsageError as e:
+        print(f"autograd: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

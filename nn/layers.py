@@ -1,0 +1,202 @@
+"""Neurons, layers and multi-layer perceptrons, with activations chosen by name.
+
+A ``Neuron`` computes ``activation(w · x + b)``; a ``Layer`` is a list of
+neurons that read the same input; an ``MLP`` chains layers. Weights are
+drawn from a ``random.Random`` at a scale that suits the activation, so a
+deep stack neither explodes nor fades at the start:
+
+* ``relu``, ``leaky_relu``, ``elu``, ``prelu``: He (Kaiming) uniform,
+  ``U(-sqrt(6/nin), sqrt(6/nin))``, variance ``2/nin`` (the factor 2 makes
+  up for the half of the inputs a rectifier zeroes);
+* ``tanh``, ``sigmoid``, ``linear``: Xavier (Glorot) uniform in its fan-in
+  form (also called LeCun uniform), ``U(-sqrt(3/nin), sqrt(3/nin))``,
+  variance ``1/nin``: a neuron does not know how many neurons read it, so the
+  fan-out term of Glorot's average is left out.
+
+Biases start at 0, and PReLU slopes at 0.25 (as in PyTorch).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from operator import mul
+from typing import Callable, Iterator, Sequence, Union
+
+from autograd import Value
+
+from .module import Module
+
+Number = Union[int, float]
+Input = Sequence[Union[Value, Number]]
+
+_ACTIVATIONS: dict[str, Callable[[Value, Union[Value, None]], Value]] = {
+    # Each takes the pre-activation and the neuron's learnable slope (None
+    # unless the activation is "prelu").
+    "relu": lambda v, alpha: v.relu(),
+    "tanh": lambda v, alpha: v.tanh(),
+    "sigmoid": lambda v, alpha: v.sigmoid(),
+    "leaky_relu": lambda v, alpha: v.leaky_relu(0.01),
+    "elu": lambda v, alpha: v.elu(1.0),
+    "prelu": lambda v, alpha: v.leaky_relu(alpha),
+    "linear": lambda v, alpha: v,
+}
+"""Every activation, by name: what ``Neuron(..., activation=name)`` applies."""
+
+_INIT_VARIANCE_SCALE = {"relu": 2.0, "leaky_relu": 2.0, "elu": 2.0, "prelu": 2.0}
+"""He init for the rectifiers (variance 2/nin); the rest get 1/nin."""
+
+PRELU_INIT = 0.25
+
+
+def _check_activation(name: str) -> str:
+    if name not in _ACTIVATIONS:
+        known = ", ".join(repr(k) for k in _ACTIVATIONS)
+        raise ValueError(f"unknown activation {name!r}; known activations: {known}")
+    return name
+
+
+def _check_size(what: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{what} must be a positive int, got {n!r}")
+    return n
+
+
+class Neuron(Module):
+    """One neuron: ``activation(w · x + b)``.
+
+    ``rng`` (a ``random.Random``) draws the weights; ``None`` means a fresh,
+    unseeded ``random.Random()``, so the global ``random`` state is never
+    touched. See the module docstring for the scale of the weights.
+
+    >>> n = Neuron(2, activation="linear")
+    >>> n.load_state_dict({"w.0": 2.0, "w.1": -1.0, "b": 0.5})
+    >>> n([3, 4]).data
+    2.5
+    """
+
+    def __init__(
+        self, nin: int, activation: str = "relu", rng: random.Random | None = None
+    ) -> None:
+        _check_size("nin", nin)
+        self.activation = _check_activation(activation)
+        rng = random.Random() if rng is None else rng
+        bound = math.sqrt(3.0 * _INIT_VARIANCE_SCALE.get(activation, 1.0) / nin)
+        self.w = [Value(rng.uniform(-bound, bound)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.alpha = Value(PRELU_INIT) if activation == "prelu" else None
+        self._activate = _ACTIVATIONS[activation]
+        _label_parameters(self)
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        for i, w in enumerate(self.w):
+            yield f"w.{i}", w
+        yield "b", self.b
+        if self.alpha is not None:
+            yield "alpha", self.alpha
+
+    def __call__(self, x: Input) -> Value:
+        """The neuron's output for one input ``x`` (a list of numbers or Values)."""
+        if len(x) != len(self.w):
+            raise ValueError(f"Neuron expects {len(self.w)} inputs, got {len(x)}")
+        # Start the sum from the bias: b + w0*x0 + w1*x1 + ..., 2*nin nodes, no 0 constant.
+        return self._activate(sum(map(mul, self.w, x), self.b), self.alpha)
+
+    def __repr__(self) -> str:
+        return f"Neuron(nin={len(self.w)}, activation={self.activation!r})"
+
+
+class Layer(Module):
+    """``nout`` neurons reading the same ``nin`` inputs; ``layer(x)`` is always a list.
+
+    >>> layer = Layer(3, 2, activation="tanh", rng=random.Random(0))
+    >>> len(layer([1.0, 2.0, 3.0]))
+    2
+    """
+
+    def __init__(
+        self, nin: int, nout: int, activation: str = "relu", rng: random.Random | None = None
+    ) -> None:
+        _check_size("nout", nout)
+        rng = random.Random() if rng is None else rng
+        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        _label_parameters(self)
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        return _prefixed("neurons", self.neurons)
+
+    def __call__(self, x: Input) -> list[Value]:
+        return [n(x) for n in self.neurons]
+
+    def __repr__(self) -> str:
+        n = self.neurons[0]
+        return f"Layer(nin={len(n.w)}, nout={len(self.neurons)}, activation={n.activation!r})"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: ``nin`` inputs, then one layer per entry of ``nouts``.
+
+    Hidden layers use ``activation``, the last layer ``output_activation``.
+    ``mlp(x)`` is a ``Value`` when the last layer has one neuron, else a
+    list. The same ``seed`` gives the same weights; ``seed=None`` draws
+    fresh ones.
+
+    >>> mlp = MLP(2, [16, 16, 1], seed=0)
+    >>> len(mlp.parameters())
+    337
+    >>> mlp([0.5, -1.0]).data == MLP(2, [16, 16, 1], seed=0)([0.5, -1.0]).data
+    True
+    """
+
+    def __init__(
+        self,
+        nin: int,
+        nouts: Sequence[int],
+        activation: str = "relu",
+        output_activation: str = "linear",
+        seed: int | None = None,
+    ) -> None:
+        _check_size("nin", nin)
+        nouts = list(nouts)
+        if not nouts:
+            raise ValueError("nouts must name at least one layer size")
+        for n in nouts:
+            _check_size("each of nouts", n)
+        _check_activation(activation)
+        _check_activation(output_activation)
+        rng = random.Random(seed)
+        sizes = [nin] + nouts
+        last = len(nouts) - 1
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], output_activation if i == last else activation, rng)
+            for i in range(len(nouts))
+        ]
+        _label_parameters(self)
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        return _prefixed("layers", self.layers)
+
+    def __call__(self, x: Input) -> Value | list[Value]:
+        for layer in self.layers:
+            x = layer(x)
+        return x[0] if len(x) == 1 else x
+
+    def __repr__(self) -> str:
+        sizes = [len(layer.neurons) for layer in self.layers]
+        nin = len(self.layers[0].neurons[0].w)
+        hidden = self.layers[0].neurons[0].activation
+        out = self.layers[-1].neurons[0].activation
+        return f"MLP(nin={nin}, nouts={sizes}, activation={hidden!r}, output_activation={out!r})"
+
+
+def _prefixed(prefix: str, children: list[Module]) -> Iterator[tuple[str, Value]]:
+    for i, child in enumerate(children):
+        for name, p in child.named_parameters():
+            yield f"{prefix}.{i}.{name}", p
+
+
+def _label_parameters(module: Module) -> None:
+    # A parameter's label is its name in the outermost module built so far,
+    # so a drawn graph shows "layers.0.neurons.1.w.0" rather than a blank.
+    for name, p in module.named_parameters():
+        p.label = name

@@ -1,0 +1,186 @@
+"""Loss functions: one sample or a batch in, the mean over the batch out, as a ``Value``.
+
+What one sample is, per loss:
+
+=========================  ==========================  ==========================
+loss                       prediction                  target
+=========================  ==========================  ==========================
+``mse_loss``               a number/Value, or a list   the same shape
+``hinge_loss``             a score                     a label, -1 or +1
+``cross_entropy``          a list of logits            a class index (int)
+``binary_cross_entropy``   a probability in [0, 1]     a number in [0, 1]
+=========================  ==========================  ==========================
+
+A batch is a list of samples and a list of targets of the same length. The
+numerically delicate parts (log-sum-exp, softmax) subtract the largest logit
+first, as a plain float: a constant shift changes neither the value nor the
+gradient, and keeps every ``exp`` at most 1.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from typing import Sequence, Union
+
+from autograd import Value
+
+Number = Union[int, float]
+Scalar = Union[Value, Number]
+
+_LOG_FLOOR = math.exp(-100.0)
+"""binary_cross_entropy clamps each log at -100, as PyTorch does."""
+
+
+def mse_loss(preds, targets) -> Value:
+    """Mean squared error: the mean of ``(pred - target)²`` over every output of every sample.
+
+    ``preds`` and ``targets`` have the same shape: a scalar, a list of
+    scalars (the outputs of one sample, or a batch of one-output samples),
+    or a list of lists (a batch of multi-output samples). As in
+    ``torch.nn.MSELoss``, the mean is over all elements.
+
+    >>> mse_loss([Value(0.5), Value(2.0)], [1.0, 1.0]).data   # (0.25 + 1) / 2
+    0.625
+    """
+    errors = []
+    for p, t in _pairs(preds, targets, "preds", "targets", lambda x: not _is_sequence(x)):
+        for pi, ti in _pairs(p, t, "a prediction", "its target", lambda x: not _is_sequence(x)):
+            diff = _as_value(pi) - ti
+            errors.append(diff * diff)
+    return _mean(errors)
+
+
+def hinge_loss(scores, labels) -> Value:
+    """Mean of ``relu(1 - label · score)``; labels are -1 or +1 (an SVM's loss).
+
+    >>> hinge_loss([Value(2.0), Value(0.5)], [1, 1]).data   # (0 + 0.5) / 2
+    0.25
+    """
+    losses = []
+    for i, (s, y) in enumerate(_pairs(scores, labels, "scores", "labels", _is_scalar)):
+        if y not in (-1, 1) or isinstance(y, bool):
+            raise ValueError(f"hinge_loss labels must be -1 or +1; label {i} is {y!r}")
+        losses.append((_as_value(s) * -float(y) + 1.0).relu())
+    return _mean(losses)
+
+
+def softmax(logits: Sequence[Scalar]) -> list[Value]:
+    """``exp(l_i) / Σ exp(l_j)`` for one list of logits; finite for any finite logits.
+
+    >>> [round(p.data, 4) for p in softmax([1000.0, -1000.0, 0.0])]
+    [1.0, 0.0, 0.0]
+    """
+    exps = _shifted_exps(logits)[1]
+    scale = _sum(exps).reciprocal()
+    return [e * scale for e in exps]
+
+
+def cross_entropy(logits, target) -> Value:
+    """``-log softmax(logits)[target]``, by log-sum-exp with the max subtracted.
+
+    One sample: ``logits`` a list of scores, ``target`` a class index. A
+    batch: a list of logit lists and a list of indices. The gradient with
+    respect to the logits is ``softmax(logits) - onehot(target)``.
+
+    >>> round(cross_entropy([1000.0, -1000.0, 0.0], 0).data, 6)
+    0.0
+    """
+    losses = []
+    single = not _is_sequence(target)
+    samples = [(logits, target)] if single else _pairs(logits, target, "logits", "targets", None)
+    for i, (sample_logits, t) in enumerate(samples):
+        if not _is_sequence(sample_logits):
+            raise ValueError(f"cross_entropy takes a list of logits per sample, got {type(sample_logits).__name__}")
+        n = len(sample_logits)
+        if isinstance(t, bool) or not isinstance(t, Integral) or not 0 <= t < n:
+            raise ValueError(f"cross_entropy target {i} must be a class index in [0, {n}), got {t!r}")
+        shifted, exps = _shifted_exps(sample_logits)
+        # log Σ exp(l_j - m) - (l_t - m): the max m cancels; the sum is >= 1, so log is safe.
+        losses.append(_sum(exps).log() - shifted[t])
+    return _mean(losses)
+
+
+def binary_cross_entropy(prob, target) -> Value:
+    """``-(t·log p + (1 - t)·log(1 - p))``, for probabilities (say, a sigmoid's output).
+
+    ``prob`` in [0, 1], ``target`` in [0, 1]; one sample or a batch. As in
+    PyTorch, each log is clamped at -100, so a probability of exactly 0 or 1
+    gives a large finite loss instead of an error (the clamped term then has
+    no gradient: keep probabilities away from exactly 0 and 1).
+
+    >>> round(binary_cross_entropy(Value(0.8), 1.0).data, 6)   # -log 0.8
+    0.223144
+    """
+    losses = []
+    for i, (p, t) in enumerate(_pairs(prob, target, "probabilities", "targets", _is_scalar)):
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+            raise ValueError(f"binary_cross_entropy target {i} must be a number in [0, 1], got {t!r}")
+        p = _as_value(p)
+        if not 0.0 <= p.data <= 1.0:
+            raise ValueError(f"binary_cross_entropy probability {i} must be in [0, 1], got {p.data!r}")
+        # A term whose weight is 0 is left out: same value, fewer nodes, no log of a clamp.
+        terms = []
+        if t != 0.0:
+            terms.append(p.max(_LOG_FLOOR).log() * -float(t))
+        if t != 1.0:
+            terms.append((1.0 - p).max(_LOG_FLOOR).log() * -(1.0 - float(t)))
+        losses.append(_sum(terms))
+    return _mean(losses)
+
+
+# -- shapes and sums ---------------------------------------------------------
+
+
+def _is_sequence(x) -> bool:
+    return not isinstance(x, (Value, str, bytes)) and hasattr(x, "__len__")
+
+
+def _is_scalar(x) -> bool:
+    return not _is_sequence(x)
+
+
+def _pairs(preds, targets, preds_name: str, targets_name: str, is_sample) -> list:
+    """``[(pred, target), ...]``: one pair for one sample, one per sample for a batch.
+
+    ``preds`` is one sample when ``is_sample(preds)`` holds, else a batch that
+    must have as many entries as ``targets``.
+    """
+    if is_sample is not None and is_sample(preds):
+        if _is_sequence(targets):
+            raise ValueError(f"{preds_name} is one sample but {targets_name} has {len(targets)} entries")
+        return [(preds, targets)]
+    if not _is_sequence(preds) or not _is_sequence(targets):
+        raise ValueError(f"{preds_name} and {targets_name} must both be lists")
+    if len(preds) != len(targets):
+        raise ValueError(f"{preds_name} has {len(preds)} entries but {targets_name} has {len(targets)}")
+    if len(preds) == 0:
+        raise ValueError(f"{preds_name} is empty")
+    return list(zip(preds, targets))
+
+
+def _as_value(x) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _shifted_exps(logits) -> tuple[list[Value], list[Value]]:
+    """``(l_i - m)`` and ``exp(l_i - m)`` for each logit, with ``m`` the largest as a constant."""
+    if not _is_sequence(logits) or len(logits) == 0:
+        raise ValueError("logits must be a non-empty list")
+    logits = [_as_value(x) for x in logits]
+    m = max(x.data for x in logits)
+    shifted = [x - m for x in logits]
+    return shifted, [s.exp() for s in shifted]
+
+
+def _sum(values: list[Value]) -> Value:
+    # Start from the first term rather than from a 0 constant: one node fewer.
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
+
+
+def _mean(values: list[Value]) -> Value:
+    total = _sum(values)
+    return total if len(values) == 1 else total * (1.0 / len(values))

@@ -1,0 +1,192 @@
+"""``Module``: what every network shares: its parameters, their names, and files.
+
+A module names each of its parameters with a dotted path, as PyTorch does
+(``"layers.0.neurons.1.w.0"``, ``"layers.0.neurons.1.b"``). ``state_dict``
+maps those names to floats, so a model's weights are plain JSON; ``save``
+writes them atomically and ``load`` reads them back, checking everything
+before it changes anything. No pickle: a state file is data, never code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Iterator, Mapping, Union
+
+from autograd import Value
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+STATE_FORMAT = "valuegrad.state_dict"
+STATE_VERSION = 1
+
+
+class Module:
+    """Base class of ``Neuron``, ``Layer`` and ``MLP``.
+
+    A subclass says which parameters it holds, under which names, by
+    defining ``named_parameters``; everything else is shared.
+    """
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        """Yield ``(name, parameter)`` pairs, in a fixed order."""
+        return iter(())
+
+    def parameters(self) -> list[Value]:
+        """Every learnable ``Value`` of the module, in a fixed order."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to 0 (leaves accumulate across ``backward`` calls)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def state_dict(self) -> dict[str, float]:
+        """``{name: value}`` for every parameter: plain floats, JSON-serializable.
+
+        >>> from nn import Neuron
+        >>> Neuron(2, activation="linear", rng=None).state_dict().keys()
+        dict_keys(['w.0', 'w.1', 'b'])
+        """
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        """Set every parameter from ``state`` (as made by ``state_dict``).
+
+        Everything is checked first: the names must be exactly this model's
+        (none missing, none extra) and every value a finite ``int`` or
+        ``float`` (not a ``bool``). On any mismatch a ``ValueError`` names
+        the problem and the model is left unchanged.
+        """
+        if not isinstance(state, Mapping):
+            raise ValueError(f"a state dict must be a mapping of names to numbers, got {type(state).__name__}")
+        named = dict(self.named_parameters())
+        missing = [name for name in named if name not in state]
+        unexpected = [name for name in state if name not in named]
+        if missing or unexpected:
+            problems = []
+            if missing:
+                problems.append(f"missing {_some(missing)}")
+            if unexpected:
+                problems.append(f"unexpected {_some(unexpected)}")
+            raise ValueError(f"state dict does not match the model: {'; '.join(problems)}")
+        values = {name: _parameter_value(name, state[name]) for name in named}
+        for name, p in named.items():
+            p.data = values[name]
+
+    def save(self, path: PathLike) -> None:
+        """Write the parameters to ``path`` as JSON, atomically.
+
+        The file is ``{"format": "valuegrad.state_dict", "version": 1,
+        "state": {name: value}}``. It is written to a temporary file in the
+        same directory, flushed to disk and renamed over ``path``: a crash
+        mid-save leaves the old file (or none), never a broken one. A model
+        with a non-finite parameter (``nan``, ``inf``) cannot be saved:
+        strict JSON has no such numbers.
+        """
+        state = self.state_dict()
+        for name, value in state.items():
+            if not math.isfinite(value):
+                raise ValueError(f"cannot save: parameter {name!r} is {value!r}")
+        document = {"format": STATE_FORMAT, "version": STATE_VERSION, "state": state}
+        atomic_write(path, json.dumps(document, indent=1, allow_nan=False).encode("utf-8"))
+
+    def load(self, path: PathLike) -> Module:
+        """Load parameters saved by ``save`` into this model, and return it.
+
+        The model must have the same architecture as the one saved: build it
+        first, then load (``model = MLP(2, [16, 1]).load("model.json")``).
+        A file that is not valid JSON (or is truncated), has another format
+        or version, or does not match the model raises ``ValueError`` naming
+        the file and the problem; the model is then left unchanged.
+        """
+        try:
+            with open(path, "rb") as f:
+                document = json.loads(f.read().decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{os.fspath(path)}: not a valuegrad state file (not UTF-8 text: {e})") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"{os.fspath(path)}: not a valuegrad state file (invalid or truncated JSON: {e})"
+            ) from None
+        try:
+            self.load_state_dict(_state_of(document))
+        except ValueError as e:
+            raise ValueError(f"{os.fspath(path)}: {e}") from None
+        return self
+
+
+def _state_of(document) -> dict:
+    """The ``state`` of a parsed state file, after checking its header."""
+    if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+        raise ValueError(f"not a valuegrad state file (expected \"format\": {STATE_FORMAT!r})")
+    version = document.get("version")
+    if version != STATE_VERSION or isinstance(version, bool):
+        raise ValueError(f"unsupported state file version {version!r} (this valuegrad reads version {STATE_VERSION})")
+    if "state" not in document:
+        raise ValueError("state file has no \"state\"")
+    return document["state"]
+
+
+def _parameter_value(name: str, value) -> float:
+    """``value`` as a float if it is a finite int or float, else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"parameter {name!r} must be an int or a float, got {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"parameter {name!r} is too large for a float") from None
+    if not math.isfinite(value):
+        raise ValueError(f"parameter {name!r} must be finite, got {value!r}")
+    return value
+
+
+def _some(names: list, limit: int = 5) -> str:
+    """Up to ``limit`` names, and how many more: messages stay readable for big models."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"{shown}{more}"
+
+
+def atomic_write(path: PathLike, data: bytes) -> None:
+    """Replace the file at ``path`` by ``data``, all at once or not at all.
+
+    Writes a temporary file in the same directory (so the final rename
+    stays within one file system, where it is atomic), flushes and fsyncs
+    it, then ``os.replace``s it over ``path``. On any failure the temporary
+    file is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); a saved model is an ordinary file.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable on POSIX; not possible (nor needed) everywhere.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
