@@ -35,10 +35,13 @@ dot:
 test: $(VENV)/.test dot
 	$(PY) -m pytest
 
-## demo: render the README's graphs and train the two-moons classifier
+## demo: draw the (x+y)z circuit and the sigmoid neuron, train the two-moons classifier
 demo: $(VENV)/.test dot
+	@mkdir -p out
 	$(PY) -m autograd "(x + y) * z" x=-2 y=5 z=-4 -o out/circuit.svg
-	$(PY) -m nn.demo --out out
+	$(PY) -m autograd "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))" w0=2 x0=-1 w1=-3 x1=-2 w2=-3 -o out/sigmoid_neuron.svg
+	$(PY) examples/two_moons.py --out out
+	@echo "demo: pictures in out/ (circuit.svg, sigmoid_neuron.svg, decision_boundary.png)"
 
 ## docs: regenerate the pictures committed under docs/
 docs: $(VENV)/.test dot

@@ -185,6 +185,10 @@ def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
                 raise UsageError(f"the operator {symbol} is not allowed{_where(node)} (only - and +)")
             children = [node.operand]
         elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                raise UsageError(
+                    f"methods are not allowed{_where(node)} (write exp(x), not x.exp())"
+                )
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 called = f"{_quote(node.func.id)} " if isinstance(node.func, ast.Name) else ""
                 raise UsageError(
