@@ -43,13 +43,17 @@ class Value:
     (-12.0, -4.0, -4.0, 3.0)
     """
 
-    __slots__ = ("data", "grad", "label", "op", "parents", "__weakref__")
+    # Every primitive takes one or two operands, kept in two slots rather than
+    # a tuple: a tuple per node would be a second object for the allocator and
+    # the cycle collector to handle (48-64 bytes, and about a third of the
+    # build time with gc on). ``parents`` builds the tuple when asked.
+    # ``__weakref__`` lets tests (and users) watch a graph being freed.
+    __slots__ = ("data", "grad", "label", "op", "_a", "_b", "__weakref__")
 
     data: float
     grad: float
     label: str
     op: str
-    parents: tuple
 
     def __init__(self, data: Number, label: str = "") -> None:
         if not _is_number(data):
@@ -60,7 +64,17 @@ class Value:
         self.grad = 0.0
         self.label = label
         self.op = ""
-        self.parents = ()
+        self._a = None
+        self._b = None
+
+    @property
+    def parents(self) -> tuple:
+        """The operands in order, ``()`` for a leaf; ``x * x`` has ``x`` twice."""
+        a = self._a
+        if a is None:
+            return ()
+        b = self._b
+        return (a,) if b is None else (a, b)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -70,23 +84,50 @@ class Value:
         return self.data
 
     # -- primitives --------------------------------------------------------
+    # ``+`` and ``*`` make most of every graph, so they build their node inline
+    # (no helper calls). Their forward is the table's: ops.PRIMITIVES["+"] is
+    # operator.add and ["*"] operator.mul, which tests/test_ops.py checks.
     def __add__(self, other: Value | Number) -> Value:
-        other = _operand(other)
-        if other is None:
-            return NotImplemented
-        return _apply2("+", self, other)
+        if type(other) is not Value:
+            other = _operand(other)
+            if other is None:
+                return NotImplemented
+        node = _new(Value)
+        node.data = self.data + other.data
+        node.grad = 0.0
+        node.label = ""
+        if _grad_enabled:
+            node.op = "+"
+            node._a = self
+            node._b = other
+        else:
+            node.op = ""
+            node._a = node._b = None
+        return node
+
+    def __mul__(self, other: Value | Number) -> Value:
+        if type(other) is not Value:
+            other = _operand(other)
+            if other is None:
+                return NotImplemented
+        node = _new(Value)
+        node.data = self.data * other.data
+        node.grad = 0.0
+        node.label = ""
+        if _grad_enabled:
+            node.op = "*"
+            node._a = self
+            node._b = other
+        else:
+            node.op = ""
+            node._a = node._b = None
+        return node
 
     def __radd__(self, other: Number) -> Value:
         other = _operand(other)
         if other is None:
             return NotImplemented
         return _apply2("+", other, self)
-
-    def __mul__(self, other: Value | Number) -> Value:
-        other = _operand(other)
-        if other is None:
-            return NotImplemented
-        return _apply2("*", self, other)
 
     def __rmul__(self, other: Number) -> Value:
         other = _operand(other)
@@ -201,56 +242,77 @@ class Value:
         several paths are summed. Iterative: graph depth is not limited by
         Python's recursion limit.
         """
-        order = topological_order(self, _parents_of)
-        for node in order:
-            if node.parents:
-                node.grad = 0.0
-        if self.parents:
-            self.grad = 1.0
-        else:
+        if self._a is None:
             self.grad += 1.0
             return
+        # Kahn's algorithm on the reversed edges, as graph.topological_order,
+        # fused with the chain rule: a node is processed once every node that
+        # uses it has been, so its gradient is complete. Only interior nodes
+        # are ordered; leaves just receive. Pass 1 counts each interior node's
+        # uses and clears the interior gradients of any earlier call.
+        uses = {}
+        stack = [self]
+        push, pop = stack.append, stack.pop
+        while stack:
+            node = pop()
+            node.grad = 0.0
+            for parent in (node._a, node._b):
+                if parent is None or parent._a is None:
+                    continue
+                if parent in uses:
+                    uses[parent] += 1
+                else:
+                    uses[parent] = 1
+                    push(parent)
+        self.grad = 1.0
         local_grads = LOCAL_GRADS
-        for node in order:
-            parents = node.parents
-            if not parents:
-                continue
+        push(self)
+        while stack:
+            node = pop()
             upstream = node.grad
-            if len(parents) == 2:
-                a, b = parents
-                da, db = local_grads[node.op](node.data, a.data, b.data)
+            op, a, b = node.op, node._a, node._b
+            # The hot paths are the table's rules with the arithmetic spelled
+            # out: "+" has local gradients (1.0, 1.0), and 1.0 * upstream is
+            # upstream exactly; "*" has (b, a). tests/test_ops.py checks both
+            # against the table, bit for bit.
+            if op == "+":
+                a.grad += upstream
+                b.grad += upstream
+            elif op == "*":
+                a.grad += b.data * upstream
+                b.grad += a.data * upstream
+            elif b is None:
+                (da,) = local_grads[op](node.data, a.data)
+                a.grad += da * upstream
+            else:
+                da, db = local_grads[op](node.data, a.data, b.data)
                 a.grad += da * upstream
                 b.grad += db * upstream
-            else:
-                (a,) = parents
-                (da,) = local_grads[node.op](node.data, a.data)
-                a.grad += da * upstream
-
-
-def _new_node(data: float, parents: tuple, op: str) -> Value:
-    node = _new(Value)
-    node.data = data
-    node.grad = 0.0
-    node.label = ""
-    if _grad_enabled:
-        node.op = op
-        node.parents = parents
-    else:
-        node.op = ""
-        node.parents = ()
-    return node
+            if a._a is not None:
+                remaining = uses[a] - 1
+                if remaining:
+                    uses[a] = remaining
+                else:
+                    push(a)
+            if b is not None and b._a is not None:
+                remaining = uses[b] - 1
+                if remaining:
+                    uses[b] = remaining
+                else:
+                    push(b)
 
 
 _new = object.__new__
 
 
 def _constant(x: Number) -> Value:
+    """A leaf holding the number ``x`` (a constant operand such as the 2 in ``v * 2``)."""
     node = _new(Value)
     node.data = float(x)
     node.grad = 0.0
     node.label = ""
     node.op = ""
-    node.parents = ()
+    node._a = node._b = None
     return node
 
 
@@ -264,11 +326,35 @@ def _operand(x) -> Value | None:
 
 
 def _apply1(op: str, a: Value) -> Value:
-    return _new_node(FORWARD[op](a.data), (a,), op)
+    """A new node ``op(a)``, its data from the table's forward."""
+    node = _new(Value)
+    node.data = FORWARD[op](a.data)
+    node.grad = 0.0
+    node.label = ""
+    if _grad_enabled:
+        node.op = op
+        node._a = a
+    else:
+        node.op = ""
+        node._a = None
+    node._b = None
+    return node
 
 
 def _apply2(op: str, a: Value, b: Value) -> Value:
-    return _new_node(FORWARD[op](a.data, b.data), (a, b), op)
+    """A new node ``op(a, b)``, its data from the table's forward."""
+    node = _new(Value)
+    node.data = FORWARD[op](a.data, b.data)
+    node.grad = 0.0
+    node.label = ""
+    if _grad_enabled:
+        node.op = op
+        node._a = a
+        node._b = b
+    else:
+        node.op = ""
+        node._a = node._b = None
+    return node
 
 
 @contextmanager

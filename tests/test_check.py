@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograd import Value, gradcheck
+from autograd import gradcheck
 from autograd.check import numerical_grad
 
 

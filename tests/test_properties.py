@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograd import Value, grad, gradcheck
+
 from expressions import OPS, replay, resolve
 
 steps = st.lists(

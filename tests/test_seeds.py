@@ -158,7 +158,7 @@ def test_network_backward_intermediates():
 def test_network_one_sgd_step_updates_every_weight_as_printed():
     w, nodes = _network()
     nodes["E_total"].backward()
-    for name, value in w.items():
+    for value in w.values():
         value.data -= LEARNING_RATE * value.grad
     for name, expected in SEED_UPDATED.items():
         assert abs(w[name].data - expected) < TOLERANCE, (name, w[name].data, expected)

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from autograd import Value, grad
+
 from expressions import OPS, close, random_program, run
 
 N_GRAPHS = 300

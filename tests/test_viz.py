@@ -1,0 +1,173 @@
+"""draw_graph: the structure of the drawn graph, real SVG renders, escaping, size limits."""
+
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from autograd import Value, draw_graph
+from autograd.viz import MAX_LABEL_CHARS
+
+SVG = "{http://www.w3.org/2000/svg}"
+# Everything Graphviz's SVG writer emits for our graphs; anything else
+# (a <script>, a <foreignObject>, an <a>) would mean a label became markup.
+SVG_TAGS = {"svg", "g", "title", "text", "polygon", "ellipse", "path", "polyline"}
+
+HOSTILE_LABELS = [
+    "<script>alert(1)</script>",
+    '{a|b} "c" & d',
+    "&amp; &lt;b&gt; &#60;script&#62;",
+    "]]><!-- --><![CDATA[x]]>",
+    "<b>bold</b>",
+    "<<TABLE><TR><TD>html</TD></TR></TABLE>>",
+    "\\N \\G \\l \\n \\",
+    'quote " backslash \\ end\\',
+    "x\ny\rz\t\x00\x1b[31m",
+    "\u202eevil\u202c rtl",
+    "é 日本 ✓",
+    "a  b   c",
+    "port <f0> | {x} | <f1>",
+    '"; ] node [shape=none label="pwned',
+]
+
+
+def tree(dot) -> ET.Element:
+    """The graph rendered to SVG by the real dot, parsed as XML."""
+    return ET.fromstring(dot.pipe(format="svg"))
+
+
+def texts(svg: ET.Element) -> list[str]:
+    # Graphviz turns runs of spaces into no-break spaces; compare words.
+    return [" ".join(t.text.split()) for t in svg.iter(SVG + "text") if t.text]
+
+
+def groups(svg: ET.Element, kind: str) -> list[str]:
+    """Titles of the node or edge groups of a rendered graph."""
+    return [g.find(SVG + "title").text for g in svg.iter(SVG + "g") if g.get("class") == kind]
+
+
+def circuit():
+    x, y, z = Value(-2.0, "x"), Value(5.0, "y"), Value(-4.0, "z")
+    q = x + y
+    q.label = "q"
+    f = q * z
+    f.label = "f"
+    f.backward()
+    return f
+
+
+def test_circuit_nodes_edges_and_text(dot):
+    svg = tree(draw_graph(circuit()))
+    nodes, edges = groups(svg, "node"), groups(svg, "edge")
+    assert sorted(n[0] for n in nodes) == ["o", "o"] + ["v"] * 5  # 5 values, 2 ops
+    assert len(edges) == 6
+    words = texts(svg)
+    for expected in ["x", "y", "z", "q", "f", "+", "*", "data -2.0000", "grad -4.0000",
+                     "data -12.0000", "grad 1.0000", "grad 3.0000"]:
+        assert expected in words
+
+
+def test_circuit_edges_run_input_op_result():
+    source = draw_graph(circuit()).source
+    # f is v0, made by op0 from q and z; q (made by "+") from x and y.
+    assert "op0 -> v0" in source
+    edges = [line.strip() for line in source.splitlines() if "->" in line]
+    assert len(edges) == 6
+    assert sum(e.endswith("op0") for e in edges) == 2
+
+
+def test_x_times_x_draws_two_edges(dot):
+    x = Value(3.0, "x")
+    svg = tree(draw_graph(x * x))
+    edges = groups(svg, "edge")
+    assert len(edges) == 3
+    assert edges.count("v1->op0") == 2
+    assert len(groups(svg, "node")) == 3
+
+
+def test_colours_tell_output_labelled_constant_and_interior_apart():
+    x = Value(2.0, "x")
+    f = (-x).exp() + x  # -x is x * -1: the -1 is an unlabelled constant
+    source = draw_graph(f).source
+    fills = {line.split()[0]: line for line in source.splitlines() if "fillcolor" in line}
+    assert "gold" in fills["v0"]
+    colours = [line.split("fillcolor=")[1].split()[0].strip("]") for line in fills.values()]
+    assert sorted(colours) == ["gold", "lightblue", "lightgrey", "white", "white"]
+
+
+def test_show_grad_false_and_rankdir(dot):
+    words = texts(tree(draw_graph(circuit(), rankdir="TB", show_grad=False)))
+    assert "data -12.0000" in words
+    assert not any(w.startswith("grad") for w in words)
+    assert "rankdir=TB" in draw_graph(circuit(), rankdir="TB").source
+
+
+def test_number_formats():
+    big = Value(1e300, "big") * Value(-2.0)
+    source = draw_graph(big).source
+    assert "-2.0000e+300" in source
+    assert "data inf" in draw_graph(Value(float("inf"), "a") + 1).source
+
+
+@pytest.mark.parametrize("bad, error", [
+    ({"root": 3.0}, TypeError),
+    ({"rankdir": "XY"}, ValueError),
+    ({"max_nodes": 0}, ValueError),
+    ({"max_nodes": 2.5}, ValueError),
+])
+def test_bad_arguments(bad, error):
+    kwargs = {"root": Value(1.0), **bad}
+    with pytest.raises(error):
+        draw_graph(**kwargs)
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
+def test_hostile_labels_are_only_text(dot, label):
+    v = Value(1.0, label)
+    out = v * 2
+    out.op = label  # op names are drawn too
+    raw = draw_graph(out).pipe(format="svg")
+    svg = ET.fromstring(raw)  # well-formed XML, whatever the label held
+    assert {el.tag.removeprefix(SVG) for el in svg.iter()} <= SVG_TAGS
+    assert not any(name.lower().startswith("on") for el in svg.iter() for name in el.attrib)
+    assert b"<script" not in raw.lower() and b"<b>" not in raw
+    if label.isprintable() and len(label) <= MAX_LABEL_CHARS:
+        # drawn as exactly that text: once in the value node, once in the op node
+        assert texts(svg).count(" ".join(label.split())) == 2
+
+
+def test_undrawable_characters_are_shown_as_escapes(dot):
+    words = texts(tree(draw_graph(Value(1.0, "a\nb\x00c\u202e"))))
+    assert "a\\nb\\x00c\\u202e" in words
+
+
+def test_long_label_is_shortened(dot):
+    words = texts(tree(draw_graph(Value(1.0, "w" * 500))))
+    assert "w" * (MAX_LABEL_CHARS - 1) + "\N{HORIZONTAL ELLIPSIS}" in words
+
+
+def test_max_nodes_is_inclusive_and_explains_itself():
+    x = Value(1.0, "x")
+    f = x.tanh().tanh()  # 3 values
+    draw_graph(f, max_nodes=3)
+    with pytest.raises(ValueError, match=r"3 nodes, more than max_nodes=2.*max_nodes=3"):
+        draw_graph(f, max_nodes=2)
+
+
+def test_100000_node_chain_is_walked_without_recursion():
+    v = Value(0.5, "x")
+    for _ in range(99_999):
+        v = v.relu()
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"100000 nodes, more than max_nodes=200"):
+        draw_graph(v, max_nodes=200)
+    assert time.perf_counter() - start < 5
+    # and the default limit says the same of a graph too large to draw
+    with pytest.raises(ValueError, match=r"max_nodes=2000"):
+        draw_graph(v)
+
+
+def test_jupyter_shows_the_digraph_inline(dot):
+    bundle = draw_graph(circuit())._repr_mimebundle_()
+    assert "image/svg+xml" in bundle
+    ET.fromstring(bundle["image/svg+xml"])
