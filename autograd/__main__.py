@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import keyword
 import math
 import operator
@@ -26,7 +27,8 @@ import re
 import sys
 import tempfile
 import warnings
-from typing import NoReturn, Sequence, Union
+from collections.abc import Sequence
+from typing import NoReturn
 
 from .engine import Value
 
@@ -55,14 +57,14 @@ _SYMBOLS = {
     ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not",
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # ASCII: no NFKC look-alikes
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
 _INSTALL_DOT = (
     "Graphviz's dot program is needed to write svg or png and is not installed: "
     "apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
     "or see https://graphviz.org/download/ (--format dot needs no Graphviz)"
 )
 
-Operand = Union[Value, float]  # a float is a constant: a subexpression without variables
+Operand = Value | float  # a float is a constant: a subexpression without variables
 
 
 class UsageError(Exception):
@@ -83,6 +85,8 @@ def _quote(text: str) -> str:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse would print the usage too: keep the promise of one line.
+        if "unrecognized arguments" in message:
+            message += ' (an expression starting with "-" goes after --: -- "-x" x=1)'
         raise UsageError(message)
 
 
@@ -99,7 +103,7 @@ def _arguments() -> _Parser:
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the graph here (nothing is written without -o)")
     parser.add_argument("--format", choices=FORMATS,
-                        help="graph format; default: from FILE's suffix (.dot, .gv, .png), else svg")
+                        help="default: from FILE's suffix (.dot, .gv, .png), else svg")
     return parser
 
 
@@ -127,7 +131,11 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, float]:
 
 
 def _where(node: ast.AST) -> str:
-    return f" at column {node.col_offset + 1}" if hasattr(node, "col_offset") else ""
+    return f" at column {node.col_offset + 1}"
+
+
+def _too_deep() -> UsageError:
+    return UsageError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
 
 
 def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
@@ -145,72 +153,68 @@ def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
             tree = ast.parse(text, mode="eval")
     except SyntaxError as e:
         raise UsageError(f"invalid expression: {e.msg}") from None
-    except (RecursionError, MemoryError):
-        raise UsageError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)") from None
-    except ValueError as e:  # e.g. source with null bytes, on older Pythons
+    except (RecursionError, MemoryError):  # CPython's parser on deep nesting
+        raise _too_deep() from None
+    except ValueError as e:  # source with null bytes, on some Pythons
         raise UsageError(f"invalid expression: {e}") from None
 
     used = set()
-    stack = [(tree.body, 1)]  # explicit stack: depth is checked, never recursed into
+    stack = [(tree.body, 1)]  # an explicit stack: depth is checked, never recursed into
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise UsageError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
-        if isinstance(node, ast.Constant):
-            # bool is an int subclass: True must not pass for 1.
-            if type(node.value) not in (int, float):
-                raise UsageError(f"{type(node.value).__name__} constants are not allowed{_where(node)}")
-            try:
-                finite = math.isfinite(float(node.value))
-            except OverflowError:
-                finite = False
-            if not finite:
-                raise UsageError(f"a number is too large for a float{_where(node)}")
-            children = []
-        elif isinstance(node, ast.Name):
+            raise _too_deep()
+        if isinstance(node, ast.Name):
             if node.id not in names:
-                hint = f" (it is a function: call it, {node.id}(...))" if node.id in FUNCTIONS else (
-                    f" (give it a value: {node.id}=1.5)")
-                raise UsageError(f"unknown name {_quote(node.id)}{_where(node)}{hint}")
+                hint = f"call it: {node.id}(...)" if node.id in FUNCTIONS else (
+                    f"give it a value: {node.id}=1.5")
+                raise UsageError(f"unknown name {_quote(node.id)}{_where(node)} ({hint})")
             used.add(node.id)
-            children = []
-        elif isinstance(node, ast.BinOp):
-            if type(node.op) not in BINARY:
-                symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
-                raise UsageError(f"the operator {symbol} is not allowed{_where(node)} (only + - * / **)")
-            children = [node.left, node.right]
-        elif isinstance(node, ast.UnaryOp):
-            if type(node.op) not in UNARY:
-                symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
-                raise UsageError(f"the operator {symbol} is not allowed{_where(node)} (only - and +)")
-            children = [node.operand]
-        elif isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Attribute):
-                raise UsageError(
-                    f"methods are not allowed{_where(node)} (write exp(x), not x.exp())"
-                )
-            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-                called = f"{_quote(node.func.id)} " if isinstance(node.func, ast.Name) else ""
-                raise UsageError(
-                    f"unknown function {called}called{_where(node)} "
-                    f"(only {', '.join(FUNCTIONS)}, by name)"
-                )
-            if node.keywords:
-                raise UsageError(f"{node.func.id}() takes no keyword arguments{_where(node)}")
-            arity = FUNCTIONS[node.func.id][0]
-            if len(node.args) != arity:
-                raise UsageError(
-                    f"{node.func.id}() takes {arity} argument{'s' * (arity > 1)}, "
-                    f"got {len(node.args)}{_where(node)}"
-                )
-            children = node.args  # a *starred argument is caught as a disallowed node
-        else:
-            raise UsageError(f"{_describe(node)} not allowed{_where(node)}")
-        stack.extend((child, depth + 1) for child in children)
+        stack.extend((child, depth + 1) for child in _checked_children(node))
     unused = [name for name in names if name not in used]
     if unused:
         raise UsageError(f"variable {unused[0]!r} is not used in the expression")
     return tree
+
+
+def _checked_children(node: ast.AST) -> list[ast.AST]:
+    """The operands of a whitelisted ``node``; ``UsageError`` for anything off the list."""
+    if isinstance(node, ast.Name):
+        return []
+    if isinstance(node, ast.Constant):
+        # type(), not isinstance: bool is an int, and True must not pass for 1.
+        if type(node.value) not in (int, float):
+            raise UsageError(f"{type(node.value).__name__} constants are not allowed{_where(node)}")
+        try:
+            finite = math.isfinite(float(node.value))
+        except OverflowError:  # an int literal beyond float range
+            finite = False
+        if not finite:
+            raise UsageError(f"a number is too large for a float{_where(node)}")
+        return []
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        allowed, only = (BINARY, "+ - * / **") if isinstance(node, ast.BinOp) else (UNARY, "- +")
+        if type(node.op) not in allowed:
+            symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
+            raise UsageError(f"the operator {symbol} is not allowed{_where(node)} (only {only})")
+        return [node.left, node.right] if isinstance(node, ast.BinOp) else [node.operand]
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute):
+            raise UsageError(f"methods are not allowed{_where(node)} (write exp(x), not x.exp())")
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            called = f"{_quote(node.func.id)} " if isinstance(node.func, ast.Name) else ""
+            raise UsageError(
+                f"unknown function {called}called{_where(node)} (only {', '.join(FUNCTIONS)})"
+            )
+        name = node.func.id
+        if node.keywords:
+            raise UsageError(f"{name}() takes no keyword arguments{_where(node)}")
+        arity = FUNCTIONS[name][0]
+        if len(node.args) != arity:
+            raise UsageError(f"{name}() takes {arity} argument{'s' * (arity > 1)}, "
+                             f"got {len(node.args)}{_where(node)}")
+        return node.args  # a *starred argument is then refused as a node of its own
+    raise UsageError(f"{_describe(node)} not allowed{_where(node)}")
 
 
 def _describe(node: ast.AST) -> str:
@@ -292,8 +296,8 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
 
     try:
         dot = draw_graph(out)
-    except ValueError:
-        raise UsageError("the graph is too large to draw (more than 2000 nodes); leave out -o") from None
+    except ValueError:  # more than draw_graph's max_nodes
+        raise UsageError("the graph is too large to draw (over 2000 nodes); leave out -o") from None
     if fmt == "dot":
         return dot.source.encode("utf-8")
     try:
@@ -314,7 +318,8 @@ def write_atomic(path: str, data: bytes) -> None:
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    prefix = "." + os.path.basename(path) + "."  # hidden, and next to the target
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -325,10 +330,8 @@ def write_atomic(path: str, data: bytes) -> None:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 from typing import Iterator, Sequence, Union
 
-from .graph import topological_order
+from .graph import _DONE, topological_order
 from .ops import FORWARD, LOCAL_GRADS
 
 Number = Union[int, float]
@@ -245,36 +245,16 @@ class Value:
         if self._a is None:
             self.grad += 1.0
             return
-        # Kahn's algorithm on the reversed edges, as graph.topological_order,
-        # fused with the chain rule: a node is processed once every node that
-        # uses it has been, so its gradient is complete. Only interior nodes
-        # are ordered; leaves just receive. Pass 1 counts each interior node's
-        # uses and clears the interior gradients of any earlier call.
-        uses = {}
-        stack = [self]
-        push, pop = stack.append, stack.pop
-        while stack:
-            node = pop()
-            node.grad = 0.0
-            for parent in (node._a, node._b):
-                if parent is None or parent._a is None:
-                    continue
-                if parent in uses:
-                    uses[parent] += 1
-                else:
-                    uses[parent] = 1
-                    push(parent)
+        order = _interior_order(self)
         self.grad = 1.0
         local_grads = LOCAL_GRADS
-        push(self)
-        while stack:
-            node = pop()
+        for node in order:
             upstream = node.grad
             op, a, b = node.op, node._a, node._b
             # The hot paths are the table's rules with the arithmetic spelled
             # out: "+" has local gradients (1.0, 1.0), and 1.0 * upstream is
             # upstream exactly; "*" has (b, a). tests/test_ops.py checks both
-            # against the table, bit for bit.
+            # against the table, and backward against grad(), bit for bit.
             if op == "+":
                 a.grad += upstream
                 b.grad += upstream
@@ -288,18 +268,41 @@ class Value:
                 da, db = local_grads[op](node.data, a.data, b.data)
                 a.grad += da * upstream
                 b.grad += db * upstream
-            if a._a is not None:
-                remaining = uses[a] - 1
-                if remaining:
-                    uses[a] = remaining
-                else:
-                    push(a)
-            if b is not None and b._a is not None:
-                remaining = uses[b] - 1
-                if remaining:
-                    uses[b] = remaining
-                else:
-                    push(b)
+
+
+def _interior_order(root: Value) -> list:
+    """The interior nodes under ``root`` in backpropagation order, grads set to 0.0.
+
+    The walk of :func:`autograd.graph.topological_order` (depth-first
+    post-order, reversed), inlined on the two parent slots and skipping
+    leaves, which backpropagation only writes to; the order of the interior
+    nodes is the same. Clearing each interior gradient on the way is what
+    makes interior nodes hold the latest call's gradient only.
+    """
+    postorder = []
+    seen = set()
+    stack = [root]
+    push, pop, emit, mark = stack.append, stack.pop, postorder.append, seen.add
+    done = _DONE
+    while stack:
+        node = pop()
+        if node is done:
+            emit(pop())
+            continue
+        if node in seen:
+            continue
+        mark(node)
+        node.grad = 0.0
+        push(node)
+        push(done)
+        b = node._b
+        if b is not None and b._a is not None and b not in seen:
+            push(b)
+        a = node._a
+        if a._a is not None and a not in seen:
+            push(a)
+    postorder.reverse()
+    return postorder
 
 
 _new = object.__new__

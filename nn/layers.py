@@ -21,16 +21,16 @@ from __future__ import annotations
 import math
 import random
 from operator import mul
-from typing import Callable, Iterator, Sequence, Union
+from typing import Callable, Sequence
 
 from autograd import Value
 
 from .module import Module
 
-Number = Union[int, float]
-Input = Sequence[Union[Value, Number]]
+Number = int | float
+Input = Sequence[Value | Number]
 
-_ACTIVATIONS: dict[str, Callable[[Value, Union[Value, None]], Value]] = {
+_ACTIVATIONS: dict[str, Callable[[Value, Value | None], Value]] = {
     # Each takes the pre-activation and the neuron's learnable slope (None
     # unless the activation is "prelu").
     "relu": lambda v, alpha: v.relu(),
@@ -88,13 +88,6 @@ class Neuron(Module):
         self._activate = _ACTIVATIONS[activation]
         _label_parameters(self)
 
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        for i, w in enumerate(self.w):
-            yield f"w.{i}", w
-        yield "b", self.b
-        if self.alpha is not None:
-            yield "alpha", self.alpha
-
     def __call__(self, x: Input) -> Value:
         """The neuron's output for one input ``x`` (a list of numbers or Values)."""
         if len(x) != len(self.w):
@@ -121,9 +114,6 @@ class Layer(Module):
         rng = random.Random() if rng is None else rng
         self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
         _label_parameters(self)
-
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        return _prefixed("neurons", self.neurons)
 
     def __call__(self, x: Input) -> list[Value]:
         return [n(x) for n in self.neurons]
@@ -173,9 +163,6 @@ class MLP(Module):
         ]
         _label_parameters(self)
 
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        return _prefixed("layers", self.layers)
-
     def __call__(self, x: Input) -> Value | list[Value]:
         for layer in self.layers:
             x = layer(x)
@@ -187,12 +174,6 @@ class MLP(Module):
         hidden = self.layers[0].neurons[0].activation
         out = self.layers[-1].neurons[0].activation
         return f"MLP(nin={nin}, nouts={sizes}, activation={hidden!r}, output_activation={out!r})"
-
-
-def _prefixed(prefix: str, children: list[Module]) -> Iterator[tuple[str, Value]]:
-    for i, child in enumerate(children):
-        for name, p in child.named_parameters():
-            yield f"{prefix}.{i}.{name}", p
 
 
 def _label_parameters(module: Module) -> None:

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import math
 from numbers import Integral
-from typing import Sequence, Union
+from typing import Sequence
 
 from autograd import Value
 
-Number = Union[int, float]
-Scalar = Union[Value, Number]
+Scalar = Value | int | float
 
 _LOG_FLOOR = math.exp(-100.0)
 """binary_cross_entropy clamps each log at -100, as PyTorch does."""
@@ -90,12 +89,10 @@ def cross_entropy(logits, target) -> Value:
     single = not _is_sequence(target)
     samples = [(logits, target)] if single else _pairs(logits, target, "logits", "targets", None)
     for i, (sample_logits, t) in enumerate(samples):
-        if not _is_sequence(sample_logits):
-            raise ValueError(f"cross_entropy takes a list of logits per sample, got {type(sample_logits).__name__}")
-        n = len(sample_logits)
+        shifted, exps = _shifted_exps(sample_logits)
+        n = len(shifted)
         if isinstance(t, bool) or not isinstance(t, Integral) or not 0 <= t < n:
             raise ValueError(f"cross_entropy target {i} must be a class index in [0, {n}), got {t!r}")
-        shifted, exps = _shifted_exps(sample_logits)
         # log Σ exp(l_j - m) - (l_t - m): the max m cancels; the sum is >= 1, so log is safe.
         losses.append(_sum(exps).log() - shifted[t])
     return _mean(losses)
@@ -166,7 +163,7 @@ def _as_value(x) -> Value:
 def _shifted_exps(logits) -> tuple[list[Value], list[Value]]:
     """``(l_i - m)`` and ``exp(l_i - m)`` for each logit, with ``m`` the largest as a constant."""
     if not _is_sequence(logits) or len(logits) == 0:
-        raise ValueError("logits must be a non-empty list")
+        raise ValueError(f"logits must be a non-empty list of numbers or Values, got {logits!r}")
     logits = [_as_value(x) for x in logits]
     m = max(x.data for x in logits)
     shifted = [x - m for x in logits]

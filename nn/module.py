@@ -13,26 +13,41 @@ import json
 import math
 import os
 import tempfile
-from typing import Iterator, Mapping, Union
+from typing import Iterator, Mapping
 
 from autograd import Value
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike
 
 STATE_FORMAT = "valuegrad.state_dict"
 STATE_VERSION = 1
 
 
 class Module:
-    """Base class of ``Neuron``, ``Layer`` and ``MLP``.
+    """Base class of ``Neuron``, ``Layer`` and ``MLP``, and of your own models.
 
-    A subclass says which parameters it holds, under which names, by
-    defining ``named_parameters``; everything else is shared.
+    Parameters are found as PyTorch finds them: every public attribute that
+    is a ``Value`` is a parameter, named after the attribute; one that is a
+    ``Module``, or a list or tuple of ``Value``s and ``Module``s, is walked,
+    its entries named by position (``layers.0.neurons.1.w.0``). Attributes
+    are visited in the order they were first set, so the names and their
+    order are stable. Attributes starting with ``_`` are private and skipped.
+
+    >>> from autograd import Value
+    >>> class Affine(Module):
+    ...     def __init__(self):
+    ...         self.scale = Value(2.0)
+    ...         self.shift = [Value(0.5)]
+    >>> Affine().state_dict()
+    {'scale': 2.0, 'shift.0': 0.5}
     """
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        """Yield ``(name, parameter)`` pairs, in a fixed order."""
-        return iter(())
+        """Yield ``(name, parameter)`` pairs, in a fixed order; a shared parameter once."""
+        seen: set[int] = set()
+        for attribute, value in vars(self).items():
+            if not attribute.startswith("_"):
+                yield from _walk(attribute, value, seen)
 
     def parameters(self) -> list[Value]:
         """Every learnable ``Value`` of the module, in a fixed order."""
@@ -116,6 +131,20 @@ class Module:
         except ValueError as e:
             raise ValueError(f"{os.fspath(path)}: {e}") from None
         return self
+
+
+def _walk(name: str, value, seen: set) -> Iterator[tuple[str, Value]]:
+    if isinstance(value, Value):
+        if id(value) not in seen:
+            seen.add(id(value))
+            yield name, value
+    elif isinstance(value, Module):
+        for attribute, child in vars(value).items():
+            if not attribute.startswith("_"):
+                yield from _walk(f"{name}.{attribute}", child, seen)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _walk(f"{name}.{i}", item, seen)
 
 
 def _state_of(document) -> dict:

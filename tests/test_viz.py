@@ -1,7 +1,9 @@
 """draw_graph: the structure of the drawn graph, real SVG renders, escaping, size limits."""
 
+import importlib.util
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +173,19 @@ def test_jupyter_shows_the_digraph_inline(dot):
     bundle = draw_graph(circuit())._repr_mimebundle_()
     assert "image/svg+xml" in bundle
     ET.fromstring(bundle["image/svg+xml"])
+
+
+def test_make_docs_draws_both_pictures(tmp_path, dot):
+    spec = importlib.util.spec_from_file_location(
+        "make_docs", Path(__file__).resolve().parent.parent / "tools" / "make_docs.py")
+    make_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_docs)
+    assert make_docs.main([str(tmp_path)]) == 0
+    circuit_words = texts(ET.parse(tmp_path / "circuit.svg").getroot())
+    assert {"x", "y", "z", "q", "f", "data -12.0000", "grad 3.0000"} <= set(circuit_words)
+    neuron_words = texts(ET.parse(tmp_path / "sigmoid_neuron.svg").getroot())
+    # CS231n's numbers: f = 0.73, dw0 = -0.20, dx0 = 0.39, dw1 = -0.39, dx1 = -0.59, dw2 = 0.20
+    for expected in ["data 0.7311", "grad -0.1966", "grad 0.3932", "grad -0.3932",
+                     "grad -0.5898", "grad 0.1966", "exp", "1/x"]:
+        assert expected in neuron_words
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["circuit.svg", "sigmoid_neuron.svg"]

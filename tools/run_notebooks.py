@@ -67,6 +67,7 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookN
         kernel_manager_class=OwnPythonKernelManager,
         timeout=timeout,
         kernel_name="python3",
+        coalesce_streams=True,  # one stream per cell: a progress bar is stored as its last line
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()

@@ -1,0 +1,313 @@
+"""python -m autograd: results, the whitelist, one-line errors, atomic output."""
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autograd.__main__ as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CIRCUIT = ["(x + y) * z", "x=-2", "y=5", "z=-4"]
+
+
+def run(args, cwd, path=None):
+    """The command line in a subprocess; ``path`` replaces PATH (to hide dot)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if path is not None:
+        env["PATH"] = str(path)
+    return subprocess.run([sys.executable, "-m", "autograd", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def assert_failed_cleanly(result, directory):
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    assert result.stderr.startswith("autograd: error: ")
+    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+    assert list(Path(directory).iterdir()) == []  # no output, no temporary file
+
+
+def test_circuit_prints_value_and_gradients(tmp_path, dot):
+    result = run([*CIRCUIT, "-o", "circuit.svg"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "f = -12\ndf/dx = -4\ndf/dy = -4\ndf/dz = 3\n"
+    assert result.stderr == ""
+    svg = ET.parse(tmp_path / "circuit.svg").getroot()
+    assert sum(g.get("class") == "node" for g in svg.iter("{http://www.w3.org/2000/svg}g")) == 7
+    assert [p.name for p in tmp_path.iterdir()] == ["circuit.svg"]
+
+
+def test_without_output_nothing_is_written(tmp_path):
+    result = run(["tanh(w*x + b)", "w=0.5", "x=2", "b=-1"], tmp_path)
+    assert result.stdout == "f = 0\ndf/dw = 2\ndf/dx = 0.5\ndf/db = 1\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+HOSTILE = [
+    # code that must never run
+    ['__import__("os").system("touch pwned")'],
+    ["x.__class__", "x=1"],
+    ["(x).exp()", "x=1"],
+    ["x[0]", "x=1"],
+    ["(lambda: 1)()"],
+    ["[x for x in (1, 2)][0]", "x=1"],
+    ["open('pwned', 'w')"],
+    ["exp(x=1)", "x=1"],
+    ["max(*(1, 2))"],
+    ["'text'"],
+    ["f'{x}'", "x=1"],
+    ["x if x else 1", "x=1"],
+    ["(y := 2)"],
+    ["x % 2", "x=1"],
+    ["x // 2", "x=1"],
+    ["x < 2", "x=1"],
+    ["True + x", "x=1"],
+    ["1j * x", "x=1"],
+    ["~x", "x=1"],
+    ["print(x)", "x=1"],
+    # names and values
+    ["x * y", "x=1"],
+    ["x", "x=1", "y=2"],
+    ["x", "x=1", "x=2"],
+    ["x", "x"],
+    ["x", "x=nan"],
+    ["x", "x=inf"],
+    ["x", "x=1e999"],
+    ["x", "x=0x10"],
+    ["x", "x=1_000"],
+    ["x", "x=\u0661"],
+    ["x", "x="],
+    ["exp", "exp=1"],
+    ["x", "1x=2"],
+    ["x", "if=2"],
+    # syntax, size, depth
+    ["x +", "x=1"],
+    ["", "x=1"],
+    ["x\u0085", "x=1"],
+    ["x" + " + x" * 5000, "x=1"],
+    ["-" * 600 + "x", "x=1"],
+    ["(" * 300 + "x" + ")" * 300, "x=1"],
+    ["x" + "+x" * 2000, "x=1"],
+    ["1" * 5000 + " * x", "x=1"],
+    ["1e999 * x", "x=1"],
+    # math errors: nothing printed, nothing written
+    ["log(x)", "x=-1"],
+    ["x / 0", "x=1"],
+    ["1 / x", "x=0"],
+    ["exp(x)", "x=1000"],
+    ["x ** y", "x=-2", "y=0.5"],
+    ["x * 1e308 * 10", "x=1"],
+    # the command line itself
+    ["x", "x=1", "--format", "gif"],
+    ["x", "x=1", "--bogus"],
+    ["x", "x=1", "--format", "dot"],
+    [],
+    ["-x", "x=1"],
+    ["x", "x=1", "-o"],
+    ["x", "x=1", "-o", "."],
+    ["x", "x=1", "-o", "out.svg/"],
+    ["x", "x=1", "a\nb"],
+]
+
+
+@pytest.mark.parametrize("args", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_or_malformed_input_exits_2_in_one_line(tmp_path, args):
+    # Asked to write out.svg, unless the row is about -o or --format itself.
+    extra = [] if {"-o", "--format"} & set(args) else ["-o", "out.svg"]
+    assert_failed_cleanly(run([*args, *extra], tmp_path), tmp_path)
+
+
+def test_null_byte_and_hostile_input_in_process(capsys):
+    # A NUL cannot be passed to a subprocess; the same checks, in process.
+    for args in (["x\0", "x=1"], ["x", "x=\0"], ["\0"], ["x", "\0=1"]):
+        assert cli.main(args) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "\0" not in err
+
+
+def test_validation_comes_before_any_evaluation(capsys):
+    # log(-1) would raise if evaluated: the forbidden call is reported instead.
+    assert cli.main(["log(-1) + __import__('os')"]) == 2
+    assert "__import__" in capsys.readouterr().err
+    assert cli.main(["1/0 + w"]) == 2
+    assert "unknown name 'w'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["x * x", "x=3"], "f = 9\ndf/dx = 6"),
+    (["-x + +x * 2", "x=1.5"], "f = 1.5\ndf/dx = 1"),
+    (["max(2, x) + max(x, y)", "x=1", "y=1"], "f = 3\ndf/dx = 0.5\ndf/dy = 0.5"),
+    (["sigmoid(x) + relu(y) + exp(0)", "x=0", "y=-3"], "f = 1.5\ndf/dx = 0.25\ndf/dy = 0"),
+    (["2 ** x + x ** 0.5 - 1/x", "x=4"], "f = 17.75\ndf/dx = 11.402854889"),
+    (["1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))", "w0=2", "x0=-1", "w1=-3", "x1=-2", "w2=-3"],
+     "f = 0.73105857863\ndf/dw0 = -0.196611933241\ndf/dx0 = 0.393223866483\n"
+     "df/dw1 = -0.393223866483\ndf/dx1 = -0.589835799724\ndf/dw2 = 0.196611933241"),
+    (["(2 + 3) * 4"], "f = 20"),
+    (["x", "x=-0.0"], "f = 0\ndf/dx = 1"),
+    (["--", "-x", "x=2"], "f = -2\ndf/dx = -1"),
+])
+def test_results(capsys, args, expected):
+    assert cli.main(args) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (expected + "\n", "")
+
+
+def test_dot_format_needs_no_graphviz_binary(tmp_path):
+    result = run([*CIRCUIT, "-o", "g.dot"], tmp_path, path=tmp_path)  # PATH without dot
+    assert result.returncode == 0, result.stderr
+    source = (tmp_path / "g.dot").read_text()
+    assert source.startswith("digraph") and source.count("->") == 6
+    result = run([*CIRCUIT, "--format", "dot", "-o", "g.txt"], tmp_path, path=tmp_path)
+    assert (tmp_path / "g.txt").read_text() == source
+
+
+def test_svg_without_graphviz_says_how_to_install_it(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run([*CIRCUIT, "-o", str(tmp_path / "empty" / "g.svg")], tmp_path, path=empty)
+    assert_failed_cleanly(result, empty)
+    assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
+
+
+def test_png_format(tmp_path, dot):
+    assert cli.main([*CIRCUIT, "-o", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_output_written_atomically(tmp_path, monkeypatch, capsys, dot):
+    target = tmp_path / "sub" / "graph.svg"
+    assert cli.main([*CIRCUIT, "-o", str(target)]) == 0  # missing directory created
+    good = target.read_bytes()
+    replaced = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        # The new bytes are complete in a temporary file next to the target
+        # before it takes the target's place in one step.
+        assert Path(src).parent == target.parent and Path(src).read_bytes().startswith(b"<?xml")
+        replaced.append((src, dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    assert cli.main(["x * 2", "x=1", "-o", str(target)]) == 0
+    assert len(replaced) == 1 and Path(replaced[0][1]) == target
+    assert target.read_bytes() != good
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    target.write_bytes(good)
+    monkeypatch.setattr(os, "replace", crash)
+    capsys.readouterr()
+    assert cli.main(["x * 3", "x=1", "-o", str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "No space left on device" in err and err.count("\n") == 1
+    assert target.read_bytes() == good  # the old file is untouched
+    assert [p.name for p in target.parent.iterdir()] == ["graph.svg"]  # temp file removed
+
+
+def test_failed_run_leaves_an_existing_file_alone(tmp_path):
+    (tmp_path / "out.svg").write_text("old")
+    result = run(["log(x)", "x=-1", "-o", "out.svg"], tmp_path)
+    assert result.returncode == 2
+    assert (tmp_path / "out.svg").read_text() == "old"
+
+
+def test_help_exits_0(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--help"])
+    assert exit.value.code == 0
+    assert "NAME=VALUE" in capsys.readouterr().out
+
+
+def check_in_process(argv):
+    """main(argv) returns 0 or 2 (or --help exits 0), with the promised output."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    # In an empty directory of its own: random text may spell "-o FILE".
+    with tempfile.TemporaryDirectory() as directory:
+        os.chdir(directory)
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                status = cli.main(argv)
+        except SystemExit as exit:  # only --help / -h
+            assert exit.code == 0
+            return
+        finally:
+            os.chdir(cwd)
+        written = os.listdir(directory)
+    out, err = stdout.getvalue(), stderr.getvalue()
+    assert status == 0 or written == []
+    if status == 0:
+        assert err == "" and out.startswith("f = ")
+    else:
+        assert status == 2
+        assert out == "" and err.startswith("autograd: error: ") and err.count("\n") == 1
+
+
+VARIABLES = ["x=1.5", "y=-2", "z=0"]
+TOKENS = ["x", "y", "z", "w", "1", "0", "2.5", "1e308", "-", "+", "*", "/", "**", "%", "(", ")",
+          "(", ")", "exp(", "log(", "tanh(", "relu(", "sigmoid(", "max(", ",", " ", ".", "[",
+          "]", "__import__(", "'s'", "lambda:", "==", "not ", "@", "True", "1j", "x.y", "\\"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(expression=st.text(max_size=40))
+def test_random_text_never_crashes(expression):
+    check_in_process([expression, *VARIABLES])
+
+
+def _binary(t):
+    (left, used_left), op, (right, used_right) = t
+    return f"({left} {op} {right})", used_left | used_right
+
+
+# Valid expressions of x and y with the names they use, from the whitelist's grammar.
+EXPRESSIONS = st.recursive(
+    st.sampled_from(["x", "y", "2", "0.5", "0", "1e3", "710"]).map(lambda s: (s, {s} & {"x", "y"})),
+    lambda inner: (
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**"]), inner).map(_binary)
+        | st.tuples(st.sampled_from(["-", "+", "exp", "log", "tanh", "relu", "sigmoid"]), inner)
+        .map(lambda t: (f"{t[0]}({t[1][0]})", t[1][1]))
+        | st.tuples(inner, inner).map(lambda t: (f"max({t[0][0]}, {t[1][0]})", t[0][1] | t[1][1]))
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(expression=EXPRESSIONS,
+       x=st.floats(-5, 5, allow_nan=False), y=st.sampled_from([0, 1, -2, 1e300]),
+       mutation=st.none() | st.tuples(st.integers(0, 200), st.integers(0, 3),
+                                      st.sampled_from(TOKENS)))
+def test_near_valid_expressions_never_crash(expression, x, y, mutation):
+    text, used = expression
+    if mutation is not None:  # a typo: a slice of the text replaced by a token
+        i, length, token = mutation
+        text = text[:i] + token + text[i + length:]
+    assignments = [f"{name}={value!r}" for name, value in (("x", x), ("y", y)) if name in used]
+    check_in_process([text, *assignments])
+
+
+@settings(max_examples=300, deadline=None)
+@given(tokens=st.lists(st.sampled_from(TOKENS), max_size=25),
+       variables=st.lists(st.sampled_from(VARIABLES + ["w=1", "x=1e300", "x", "w=-0"]),
+                          max_size=4))
+def test_token_soup_never_crashes(tokens, variables):
+    check_in_process(["".join(tokens), *variables])
+
+
+@settings(max_examples=200, deadline=None)
+@given(argv=st.lists(st.text(max_size=12), max_size=5))
+def test_random_argv_never_crashes(argv):
+    check_in_process(argv)
