@@ -9,10 +9,12 @@ imports graphviz, so ``import autograd`` never pays for it.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 
 import graphviz
 
 from .engine import Value
+from .graph import topological_order
 
 __all__ = ["draw_graph"]
 
@@ -65,18 +67,6 @@ def _number(x: float) -> str:
     return f"{x:.4f}"
 
 
-def _reachable(root: Value) -> list[Value]:
-    """Every node under ``root`` once, root first, by an explicit stack (no recursion)."""
-    seen = {root: None}  # a dict: insertion-ordered, so the drawing is deterministic
-    stack = [root]
-    while stack:
-        for parent in stack.pop().parents:
-            if parent not in seen:
-                seen[parent] = None
-                stack.append(parent)
-    return list(seen)
-
-
 def draw_graph(
     root: Value, rankdir: str = "LR", show_grad: bool = True, max_nodes: int = 2000
 ) -> graphviz.Digraph:
@@ -118,7 +108,7 @@ def draw_graph(
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
-    nodes = _reachable(root)
+    nodes = topological_order(root, attrgetter("parents"))  # iterative, root first
     if len(nodes) > max_nodes:
         raise ValueError(
             f"the graph has {len(nodes)} nodes, more than max_nodes={max_nodes}; "
