@@ -50,7 +50,7 @@ PRELU_INIT = 0.25
 
 
 def _check_activation(name: str) -> str:
-    if name not in _ACTIVATIONS:
+    if not isinstance(name, str) or name not in _ACTIVATIONS:
         known = ", ".join(repr(k) for k in _ACTIVATIONS)
         raise ValueError(f"unknown activation {name!r}; known activations: {known}")
     return name

@@ -44,10 +44,7 @@ class Module:
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """Yield ``(name, parameter)`` pairs, in a fixed order; a shared parameter once."""
-        seen: set[int] = set()
-        for attribute, value in vars(self).items():
-            if not attribute.startswith("_"):
-                yield from _walk(attribute, value, seen)
+        return _walk("", self, set())
 
     def parameters(self) -> list[Value]:
         """Every learnable ``Value`` of the module, in a fixed order."""
@@ -134,6 +131,7 @@ class Module:
 
 
 def _walk(name: str, value, seen: set) -> Iterator[tuple[str, Value]]:
+    """The parameters in ``value`` (found under ``name``), each not in ``seen``."""
     if isinstance(value, Value):
         if id(value) not in seen:
             seen.add(id(value))
@@ -141,7 +139,7 @@ def _walk(name: str, value, seen: set) -> Iterator[tuple[str, Value]]:
     elif isinstance(value, Module):
         for attribute, child in vars(value).items():
             if not attribute.startswith("_"):
-                yield from _walk(f"{name}.{attribute}", child, seen)
+                yield from _walk(f"{name}.{attribute}" if name else attribute, child, seen)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _walk(f"{name}.{i}", item, seen)
@@ -195,8 +193,9 @@ def atomic_write(path: PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); a saved model is an ordinary file.
-        os.chmod(tmp, 0o644)
+        # mkstemp makes the file private (0600): give it the mode of the file
+        # it replaces, or the one a new file would get.
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -205,6 +204,15 @@ def atomic_write(path: PathLike, data: bytes) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _mode_for(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_directory(directory: str) -> None:

@@ -91,11 +91,10 @@ def fit(
     if correct is not None:
         history["accuracy"] = []
 
-    tapes: list = []  # with tape=True: (Tape, loss node, predictions) per batch
+    tapes: list = []  # with tape=True: (Tape, predictions) per batch, built in epoch 1
     if tape:
         from autograd import Tape  # only when asked for
-
-        fixed_batches = _batches(n, size, rng)
+    fixed_batches = _batches(n, size, rng) if tape else None
 
     bar = _progress_bar(epochs) if progress else None
     try:
@@ -106,7 +105,7 @@ def fit(
             for b, indices in enumerate(batches):
                 targets = [y[i] for i in indices]
                 if b < len(tapes):
-                    replay, root, preds = tapes[b]
+                    replay, preds = tapes[b]
                     value = replay.forward()  # recomputes from the updated parameters
                 else:
                     preds = [model(X[i]) for i in indices]
@@ -114,7 +113,7 @@ def fit(
                     value = root.data
                     if tape:
                         replay = Tape(root)
-                        tapes.append((replay, root, preds))
+                        tapes.append((replay, preds))
                 optimizer.zero_grad()
                 if tape:
                     replay.backward()

@@ -417,10 +417,17 @@ def test_a_model_with_nan_is_not_saved(tmp_path):
     assert path.read_bytes() == old and os.listdir(tmp_path) == ["model.json"]
 
 
-def test_saved_files_are_readable_by_others(tmp_path):
+def test_save_keeps_the_mode_of_the_file_it_replaces(tmp_path):
     path = tmp_path / "model.json"
+    old_umask = os.umask(0o022)
+    try:
+        Neuron(2).save(path)
+    finally:
+        os.umask(old_umask)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # a new file: as open() would make it
+    os.chmod(path, 0o600)
     Neuron(2).save(path)
-    assert os.stat(path).st_mode & 0o444 == 0o444
+    assert os.stat(path).st_mode & 0o777 == 0o600  # a private file stays private
 
 
 def test_no_pickle_in_nn():
