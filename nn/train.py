@@ -9,6 +9,7 @@ text progress goes to stderr. Neither is needed to train.
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 import time
@@ -74,6 +75,10 @@ def fit(
     replay. (Constants taken from the data when the graph was built, such as
     the max subtracted in ``cross_entropy``, stay as they were: still exact.)
 
+    A loss that is no longer finite (inf or nan: training diverged) raises
+    ``FloatingPointError`` naming the epoch and batch, before that step's
+    update, so the parameters keep their last finite values.
+
     >>> from nn import MLP, SGD, mse_loss
     >>> model = MLP(1, [1], seed=0)
     >>> history = fit(model, [[1.0], [2.0]], [2.0, 4.0], mse_loss,
@@ -98,7 +103,7 @@ def fit(
 
     bar = _progress_bar(epochs) if progress else None
     try:
-        for _ in range(epochs):
+        for epoch in range(epochs):
             batches = fixed_batches if tape else _batches(n, size, rng)
             total_loss = 0.0
             hits = 0
@@ -114,6 +119,13 @@ def fit(
                     if tape:
                         replay = Tape(root)
                         tapes.append((replay, preds))
+                if not math.isfinite(value):
+                    # Stop before the update: the parameters stay as they were
+                    # when the loss was last finite, instead of all turning nan.
+                    raise FloatingPointError(
+                        f"fit: the loss is {value} at epoch {epoch + 1}, batch {b + 1}: "
+                        "training diverged (try a smaller learning rate)"
+                    )
                 optimizer.zero_grad()
                 if tape:
                     replay.backward()

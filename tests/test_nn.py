@@ -609,3 +609,14 @@ def test_fit_with_the_tape_for_cross_entropy(tape_module):
                 tape=True)
     assert taped["loss"] == pytest.approx(plain["loss"], rel=1e-12)
     assert taped["accuracy"] == plain["accuracy"]
+
+
+def test_fit_stops_with_a_clear_error_when_training_diverges():
+    X = [[float(i), float(-i)] for i in range(64)]
+    y = [float(3 * i) for i in range(64)]
+    model = nn.MLP(2, [1], seed=0)  # linear: a too-large step grows without bound
+    with pytest.raises(FloatingPointError, match=r"epoch \d+, batch \d+: training diverged"):
+        nn.fit(model, X, y, nn.mse_loss, nn.SGD(model.parameters(), lr=0.5),
+               epochs=200, batch_size=8, progress=False)
+    # Stopped before the update that would have spoilt them: every parameter is finite.
+    assert all(math.isfinite(p.data) for p in model.parameters())

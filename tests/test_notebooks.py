@@ -10,16 +10,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import nbformat  # nbformat, nbclient and ipykernel are in the "test" extra: a hard requirement
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 TIME_LIMIT = 60.0  # seconds per notebook
-
-nbformat = pytest.importorskip("nbformat")
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 
 def _runner():
@@ -55,9 +52,10 @@ def test_stored_notebook_is_executed(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_asserts_its_numbers(path):
-    asserting = [c for c in _code_cells(path) if any(
-        line.lstrip().startswith("assert ") for line in c.source.splitlines()
-    )]
+    asserting = [
+        c for c in _code_cells(path)
+        if any(line.lstrip().startswith("assert ") for line in c.source.splitlines())
+    ]
     assert asserting, f"{path.name} has no cell with an assert statement"
 
 
@@ -67,5 +65,5 @@ def test_notebook_runs_on_a_fresh_kernel(path, dot):
     try:
         _, seconds = runner.execute(path)
     except Exception as error:  # nbclient's CellExecutionError names the cell and the traceback
-        pytest.fail(f"{path.name} failed:\n{error}", pytrace=False)
+        pytest.fail(f"{path.name} failed:\n{runner.plain(str(error))}", pytrace=False)
     assert seconds < TIME_LIMIT, f"{path.name} took {seconds:.1f} s (limit {TIME_LIMIT:.0f} s)"

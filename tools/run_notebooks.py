@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -68,6 +69,7 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookN
         timeout=timeout,
         kernel_name="python3",
         coalesce_streams=True,  # one stream per cell: a progress bar is stored as its last line
+        record_timing=False,  # no per-cell timestamps: re-running changes only what changed
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
@@ -75,10 +77,34 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookN
     return nb, time.perf_counter() - start
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(text: str) -> str:
+    """``text`` without the terminal colour codes of IPython's tracebacks."""
+    return _ANSI.sub("", text)
+
+
+def strip_addresses(nb: nbformat.NotebookNode) -> None:
+    """Drop memory addresses from plain-text reprs (``<graphviz.graphs.Digraph at 0x7f...>``).
+
+    The address changes on every run; without it a re-run that changes nothing
+    leaves the stored notebook byte-for-byte the same.
+    """
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/plain" in data:
+                data["text/plain"] = _ADDRESS.sub(">", data["text/plain"])
+
+
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
     """Write ``nb`` to ``path`` via a temporary file and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb.tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); keep the notebook's own mode instead
+        os.chmod(tmp, _mode_of(path))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             nbformat.write(nb, f)
             f.flush()
@@ -90,6 +116,16 @@ def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _mode_of(path: Path) -> int:
+    """The permission bits ``path`` has, or what a new file would get under the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,13 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             nb, seconds = execute(path, args.timeout)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
             failures += 1
-            print(f"FAIL {path.name}\n{error}", file=sys.stderr)
+            message = str(error) if sys.stderr.isatty() else plain(str(error))
+            print(f"FAIL {path.name}\n{message}", file=sys.stderr)
             continue
         except FileNotFoundError as error:
             failures += 1
             print(f"FAIL {path}: {error}", file=sys.stderr)
             continue
         if args.inplace:
+            strip_addresses(nb)
             write_atomically(nb, path)
         print(f"ok   {path.name}  {seconds:5.1f} s", flush=True)
     if failures:
