@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from operator import attrgetter
-from typing import Iterator, Sequence, Union
+from typing import Iterator, Sequence
 
-from .graph import _DONE, topological_order
+from .graph import topological_order
 from .ops import FORWARD, LOCAL_GRADS
 
-Number = Union[int, float]
+Number = int | float
 
 _parents_of = attrgetter("parents")
 _grad_enabled = True
@@ -85,7 +85,7 @@ class Value:
 
     # -- primitives --------------------------------------------------------
     # ``+`` and ``*`` make most of every graph, so they build their node inline
-    # (no helper calls). Their forward is the table's: ops.PRIMITIVES["+"] is
+    # (no helper calls). Their forward is the table's: ops.FORWARD["+"] is
     # operator.add and ["*"] operator.mul, which tests/test_ops.py checks.
     def __add__(self, other: Value | Number) -> Value:
         if type(other) is not Value:
@@ -252,9 +252,10 @@ class Value:
             upstream = node.grad
             op, a, b = node.op, node._a, node._b
             # The hot paths are the table's rules with the arithmetic spelled
-            # out: "+" has local gradients (1.0, 1.0), and 1.0 * upstream is
-            # upstream exactly; "*" has (b, a). tests/test_ops.py checks both
-            # against the table, and backward against grad(), bit for bit.
+            # out, as the rows' inline templates say: "+" has local gradients
+            # (1.0, 1.0), and 1.0 * upstream is upstream exactly; "*" has
+            # (b, a). tests/test_ops.py checks the rules, the templates and
+            # this loop against each other, bit for bit.
             if op == "+":
                 a.grad += upstream
                 b.grad += upstream
@@ -276,31 +277,41 @@ def _interior_order(root: Value) -> list:
     The walk of :func:`autograd.graph.topological_order` (depth-first
     post-order, reversed), inlined on the two parent slots and skipping
     leaves, which backpropagation only writes to; the order of the interior
-    nodes is the same. Clearing each interior gradient on the way is what
+    nodes is the same. Every interior gradient ends at 0.0, which is what
     makes interior nodes hold the latest call's gradient only.
+
+    The walk needs no set of visited nodes and no stack marker: it marks a
+    node in its ``grad``, with one of two float objects made for this call,
+    both equal to 0.0 and told apart by identity: ``expanded`` while the
+    node's parents are being walked, then ``emitted``. An older gradient is
+    never one of these objects, since both are created here.
     """
+    expanded = float(0)
+    emitted = float(0)
     postorder = []
-    seen = set()
     stack = [root]
-    push, pop, emit, mark = stack.append, stack.pop, postorder.append, seen.add
-    done = _DONE
+    push, pop, emit = stack.append, stack.pop, postorder.append
     while stack:
         node = pop()
-        if node is done:
-            emit(pop())
+        state = node.grad
+        if state is expanded:  # its parents are all emitted
+            node.grad = emitted
+            emit(node)
             continue
-        if node in seen:
+        if state is emitted:  # reached again by another path
             continue
-        mark(node)
-        node.grad = 0.0
+        node.grad = expanded
         push(node)
-        push(done)
         b = node._b
-        if b is not None and b._a is not None and b not in seen:
-            push(b)
+        if b is not None and b._a is not None:
+            state = b.grad
+            if state is not expanded and state is not emitted:
+                push(b)
         a = node._a
-        if a._a is not None and a not in seen:
-            push(a)
+        if a._a is not None:
+            state = a.grad
+            if state is not expanded and state is not emitted:
+                push(a)
     postorder.reverse()
     return postorder
 

@@ -13,13 +13,34 @@ called with ``Value`` nodes (by ``autograd.grad(..., create_graph=True)``) it
 builds a graph of its own that can be differentiated again. Where a rule has
 to choose a branch it asks ``float(x)``, which works for both.
 
+A row may also carry ``inline``: the same forward and local gradients as
+Python expression templates over floats (``{0}``, ``{1}`` the operands). They
+are for code that cannot afford a function call per node: the tape
+(:mod:`autograd.tape`) pastes them into the code it generates, and
+``Value``'s hot paths for ``+`` and ``*`` spell out the same arithmetic.
+``tests/test_ops.py`` checks, bit for bit, that every template computes
+exactly what its row's functions compute.
+
 Everything here is pure math and imports only :mod:`math`; the stable
 sigmoid is a plain function with its own tests.
 """
 
+from __future__ import annotations
+
 import math
 import operator
 from typing import Callable, NamedTuple
+
+
+class Inline(NamedTuple):
+    """A primitive as expression templates over float operands ``{0}``, ``{1}``.
+
+    ``local_grads`` holds one template per operand; the template ``"1.0"``
+    means the upstream gradient passes through unchanged (1.0 * g is g).
+    """
+
+    forward: str
+    local_grads: tuple[str, ...]
 
 
 class Primitive(NamedTuple):
@@ -27,6 +48,7 @@ class Primitive(NamedTuple):
 
     forward: Callable[..., float]
     local_grads: Callable[..., tuple]
+    inline: Inline | None = None
 
 
 def exp(a: float) -> float:
@@ -88,15 +110,19 @@ def _max_grads(out, a, b):
 
 
 PRIMITIVES: dict[str, Primitive] = {
-    "+": Primitive(operator.add, lambda out, a, b: (1.0, 1.0)),
-    "*": Primitive(operator.mul, lambda out, a, b: (b, a)),
+    "+": Primitive(operator.add, lambda out, a, b: (1.0, 1.0), Inline("{0} + {1}", ("1.0", "1.0"))),
+    "*": Primitive(operator.mul, lambda out, a, b: (b, a), Inline("{0} * {1}", ("{1}", "{0}"))),
     "exp": Primitive(exp, lambda out, a: (out,)),
     "log": Primitive(log, lambda out, a: (1.0 / a,)),
     "1/x": Primitive(reciprocal, lambda out, a: (-(out * out),)),
     # The exponent is a constant: it gets no gradient.
     "**": Primitive(power, lambda out, a, k: (float(k) * a ** (float(k) - 1.0), 0.0)),
     "max": Primitive(maximum, _max_grads),
-    "relu": Primitive(relu, lambda out, a: (1.0 if float(a) > 0.0 else 0.0,)),
+    "relu": Primitive(
+        relu,
+        lambda out, a: (1.0 if float(a) > 0.0 else 0.0,),
+        Inline("{0} if {0} > 0.0 else 0.0", ("1.0 if {0} > 0.0 else 0.0",)),
+    ),
     "tanh": Primitive(math.tanh, lambda out, a: (1.0 - out * out,)),
     "sigmoid": Primitive(sigmoid, lambda out, a: (out * (1.0 - out),)),
 }

@@ -4,19 +4,21 @@ Training a fixed model rebuilds the same graph every step only to change the
 numbers in it. A tape walks the graph once and turns it into two straight-line
 Python functions, one statement per node, over local variables:
 
-* ``forward`` reads every leaf's current ``.data`` and recomputes each node,
-  calling the same float functions as the engine (``ops.FORWARD``), so values
-  and errors (``log`` of a non-positive number, ...) are the engine's;
-* ``backward`` applies each node's local-gradient rule (``ops.LOCAL_GRADS``)
-  in exactly the order ``Value.backward`` does, so every leaf's ``.grad``
-  receives the same float additions, bit for bit.
+* ``forward`` reads every leaf's current ``.data``, recomputes each node with
+  the table's own float function (``ops.FORWARD``) or, for ``+``, ``*`` and
+  ``relu``, the row's inline template (checked equal to the function, bit for
+  bit, by tests/test_ops.py), so values and errors (``log`` of a non-positive
+  number, ...) are the engine's; and it writes each interior node's ``.data``;
+* ``backward`` applies each node's local-gradient rule (``ops.LOCAL_GRADS``,
+  or its inline template) in exactly the order ``Value.backward`` does, so
+  every leaf's ``.grad`` receives the same float additions, bit for bit.
 
 Where the code comes from: the source is generated here, from the graph's
 structure and the primitives table only. It contains nothing but generated
-variable names (``v12``, ``g12``), names bound to our own table's functions
-(``F3``, ``L3``, numbered by their row) and the literals ``0.0`` and ``1.0``.
-No label, number or op name from the graph is ever pasted into it, and
-nothing a user typed is evaluated.
+variable names (``v12``, ``t3``, ``g12``), names bound to our own table's
+functions (``F3``, ``L3``, numbered by their row), the table's inline
+templates and the literals ``0.0`` and ``1.0``. No label, number or op name
+from the graph is ever pasted into it, and nothing a user typed is evaluated.
 
 A tape is valid while the graph's structure does not depend on the data: the
 same nodes, the same operations on the same operands. ``max`` and ``relu``
@@ -25,6 +27,8 @@ values); an ``if`` in the user's code that built the graph does not.
 """
 
 from __future__ import annotations
+
+from string import Formatter
 
 from .engine import Value
 from .graph import topological_order
@@ -54,14 +58,21 @@ class Tape:
 
     ``forward()`` recomputes every node from the leaves' current ``.data``,
     writes each interior node's new ``.data`` (so predictions read from the
-    graph and ``draw_graph`` see the replayed values) and returns the root's
-    value, also kept as ``tape.value``. ``backward()`` adds into every leaf's
-    ``.grad`` exactly what ``root.backward()`` would, and, like it, leaves
-    each interior node holding the gradient of this call. It uses the values
-    of the latest ``forward()`` (the graph's own values before the first).
+    graph, and ``draw_graph``, see the replayed values) and returns the
+    root's value, also kept as ``tape.value``.
 
-    Building a tape compiles code one line per node: it pays off when a graph
-    is replayed many times, not for one backward pass.
+    ``backward()`` adds into every leaf's ``.grad`` exactly what
+    ``root.backward()`` would, using the values of the latest ``forward()``
+    (before the first one, the values the graph was built with). Unlike
+    ``root.backward()`` it does not store the interior nodes' gradients:
+    writing 65,000 of them costs about four times the replay itself, and
+    training reads the leaves only. Call ``root.backward()`` when you want to
+    look at interior gradients.
+
+    Building a tape generates and compiles one line of code per node (about
+    2.5 s for a 65,000-node graph): it pays off for a graph replayed many
+    times, as in training, not for one backward pass. The tape keeps its
+    graph alive; ``tape.root`` is the node it was built from.
     """
 
     def __init__(self, root: Value) -> None:
@@ -84,8 +95,11 @@ class Tape:
         # only (see the module docstring), never from user text; it runs in a
         # namespace that holds nothing but the table's functions.
         exec(compile(source, "<autograd.tape>", "exec"), namespace)
-        self._forward = namespace["forward"]
-        self._backward = namespace["backward"]
+        # Popped, not read: a namespace holding its own functions would be a
+        # reference cycle, and the compiled code (megabytes for a big graph)
+        # would wait for the cycle collector instead of dying with the tape.
+        self._forward = namespace.pop("forward")
+        self._backward = namespace.pop("backward")
         # Until the first forward(), backward() uses the values in the graph.
         self._values = tuple(forward_order[i].data for i in needed)
         self.value: float = root.data
@@ -103,91 +117,158 @@ class Tape:
         return f"Tape({len(self._interior)} operations, {len(self._leaves)} leaves)"
 
 
+_PLAIN = ("{0}", "{1}")
+
+
+def _operands_in(templates: tuple[str, ...]) -> set[int]:
+    """The operand positions that templates such as ``"{1}"`` refer to."""
+    return {int(field) for t in templates for _, field, _, _ in Formatter().parse(t) if field}
+
+
 def _unpack(names: list, source: str) -> str:
     """``(a, b, ...) = source``: one line, whatever the count."""
     return f"    ({', '.join(names)},) = {source}" if names else ""
 
 
+class _Registers:
+    """Local variable names for short-lived values, reused once a value is dead.
+
+    Keeping 65,000 intermediate floats alive makes a replay slower than the
+    arithmetic (allocator and cache misses); reusing a few names lets CPython
+    recycle the same float objects.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.free: list[str] = []
+        self.count = 0
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        self.count += 1
+        return f"{self.prefix}{self.count - 1}"
+
+    def give(self, name: str) -> None:
+        self.free.append(name)
+
+
 def _generate(order: list) -> tuple[str, list]:
     """Source of ``forward`` and ``backward`` for the graph ``order`` (root first).
 
-    Node ``i`` (its position in forward order) has value ``v<i>`` and gradient
-    ``g<i>``. Returns the source and the positions of the values ``forward``
-    hands on to ``backward``.
+    Node ``i`` (its position in forward order) keeps its value in ``v<i>``
+    when ``backward`` needs it (or it is the root or a leaf) and its gradient
+    in ``g<i>`` when it is a leaf; everything else lives in reused registers
+    ``t<k>`` / ``u<k>``. Returns the source and the positions of the values
+    ``forward`` hands on to ``backward``. ``forward`` also writes each
+    interior node's ``.data``; ``backward`` writes the leaves' ``.grad`` only.
     """
     forward_order = order[::-1]
     index = {node: i for i, node in enumerate(forward_order)}
-    leaves = [i for i, node in enumerate(forward_order) if not node.op]
-    interior = [i for i, node in enumerate(forward_order) if node.op]
+    parents = [[index[p] for p in node.parents] for node in forward_order]
+    ops = [node.op for node in forward_order]
     root = len(forward_order) - 1
+    leaves = [i for i, op in enumerate(ops) if not op]
+    interior = [i for i, op in enumerate(ops) if op]
 
-    # forward: read the leaves, one line per operation, write the interior.
-    lines = ["def forward(leaves, interior):"]
-    lines.append(_unpack([f"v{i}" for i in leaves], "[leaf.data for leaf in leaves]"))
-    lines.append(_unpack([f"n{i}" for i in interior], "interior"))
+    # Which values backward reads: the operands an inline gradient template
+    # names, and the output and operands of every rule that is called.
+    needed: dict[int, None] = {}  # ordered: first use in backward
+    for i in reversed(interior):
+        inline = PRIMITIVES[ops[i]].inline
+        if inline is None:
+            needed.update(dict.fromkeys([i, *parents[i]]))
+        else:
+            needed.update(dict.fromkeys(parents[i][k] for k in _operands_in(inline.local_grads)))
+    slot = {i: k for k, i in enumerate(interior)}  # position in the interior tuple
+    kept = set(needed) | set(leaves) | {root}
+
+    # -- forward: read the leaves, one line per operation ----------------------
+    last_use = {}
     for i in interior:
-        node = forward_order[i]
-        args = [f"v{index[p]}" for p in node.parents]
-        if node.op == "+" or node.op == "*":
-            # ops.FORWARD["+"] is operator.add, ["*"] operator.mul: inlined.
-            lines.append(f"    v{i} = {args[0]} {node.op} {args[1]}")
+        for p in parents[i]:
+            last_use[p] = i
+    regs = _Registers("t")
+    name = {i: f"v{i}" for i in leaves}
+    lines = ["def forward(leaves, interior):"]
+    lines.append(_unpack([name[i] for i in leaves], "[leaf.data for leaf in leaves]"))
+    for i in interior:
+        args = [name[p] for p in parents[i]]
+        for p in dict.fromkeys(parents[i]):
+            if last_use[p] == i and p not in kept:
+                regs.give(name[p])
+        name[i] = f"v{i}" if i in kept else regs.take()
+        inline = PRIMITIVES[ops[i]].inline
+        if inline is not None:
+            lines.append(f"    {name[i]} = {inline.forward.format(*args)}")
         else:
-            lines.append(f"    v{i} = F{_ROW[node.op]}({', '.join(args)})")
-        lines.append(f"    n{i}.data = v{i}")
-
-    # backward: the same rule applications, in the order Value.backward uses.
-    body = []
-    needed: dict[int, None] = {}  # values backward reads, in first-use order
-    started = set(leaves)  # leaves start from their current .grad
-    if root in started:
-        body.append(f"    g{root} += 1.0")
-    else:
-        body.append(f"    g{root} = 1.0")
-        started.add(root)
-
-    def add(i: int, contribution: str) -> None:
-        if i in started:
-            body.append(f"    g{i} += {contribution}")
-        else:
-            # Value.backward sets an interior gradient to 0.0 and then adds:
-            # 0.0 + c is not always c (the sign of a zero), so the same here.
-            body.append(f"    g{i} = 0.0 + {contribution}")
-            started.add(i)
-
-    for node in order:
-        if not node.op:
-            continue
-        i = index[node]
-        parents = [index[p] for p in node.parents]
-        if node.op == "+":
-            # local gradients (1.0, 1.0), and 1.0 * g is g exactly
-            for p in parents:
-                add(p, f"g{i}")
-        elif node.op == "*":
-            # local gradients (b, a)
-            a, b = parents
-            needed[a] = needed[b] = None
-            add(a, f"v{b} * g{i}")
-            add(b, f"v{a} * g{i}")
-        else:
-            needed[i] = None
-            for p in parents:
-                needed[p] = None
-            locals_ = [f"d{k}" for k in range(len(parents))]
-            call = f"L{_ROW[node.op]}({', '.join(f'v{j}' for j in [i, *parents])})"
-            body.append(f"    ({', '.join(locals_)},) = {call}")
-            for p, d in zip(parents, locals_):
-                add(p, f"{d} * g{i}")
-
+            lines.append(f"    {name[i]} = F{_ROW[ops[i]]}({', '.join(args)})")
+        lines.append(f"    interior[{slot[i]}].data = {name[i]}")
     lines.append(f"    return v{root}, ({''.join(f'v{j}, ' for j in needed)})")
+
+    # -- backward: the same rule applications, in Value.backward's order -------
     lines.append("")
     lines.append("def backward(values, leaves, interior):")
     lines.append(_unpack([f"v{j}" for j in needed], "values"))
     lines.append(_unpack([f"g{i}" for i in leaves], "[leaf.grad for leaf in leaves]"))
-    lines.extend(body)
-    lines.append(_unpack([f"n{i}" for i in interior], "interior"))
-    lines.extend(f"    n{i}.grad = g{i}" for i in interior)
-    lines.append(_unpack([f"l{i}" for i in leaves], "leaves"))
-    lines.extend(f"    l{i}.grad = g{i}" for i in leaves)
+    regs = _Registers("u")
+    grad = {i: f"g{i}" for i in leaves}  # leaves accumulate onto their .grad
+
+    def add(p: int, contribution: str) -> None:
+        if p in grad:
+            lines.append(f"    {grad[p]} += {contribution}")
+        else:
+            # Value.backward sets an interior gradient to 0.0, then adds:
+            # 0.0 + c is not always c (c = -0.0 gives 0.0), so the same here.
+            grad[p] = regs.take()
+            lines.append(f"    {grad[p]} = 0.0 + {contribution}")
+
+    def pass_on(p: int, g: str, own: bool) -> bool:
+        """Add the gradient ``g`` itself into ``p``; True if ``p`` took over ``g``'s name.
+
+        An interior gradient is never -0.0 (it starts as 0.0 + c and only
+        grows by additions), so here 0.0 + g is g, bit for bit, and the
+        first contribution needs no arithmetic: ``p`` can even keep the
+        register when ``g`` is dead after this node.
+        """
+        if p in grad:
+            lines.append(f"    {grad[p]} += {g}")
+            return False
+        if own:
+            grad[p] = g
+            return True
+        grad[p] = regs.take()
+        lines.append(f"    {grad[p]} = {g}")
+        return False
+
+    if root in leaves:
+        lines.append(f"    g{root} += 1.0")
+    else:
+        grad[root] = regs.take()
+        lines.append(f"    {grad[root]} = 1.0")
+    for i in reversed(interior):
+        g = grad.pop(i)
+        a = parents[i]
+        own = True  # g's register is free for a parent once this node is done
+        inline = PRIMITIVES[ops[i]].inline
+        if inline is not None:
+            operands = [f"v{p}" for p in a]
+            for p, template in zip(a, inline.local_grads):
+                if template == "1.0":  # 1.0 * g is g exactly
+                    if pass_on(p, g, own):
+                        own = False
+                elif template in _PLAIN:  # just an operand: no brackets needed
+                    add(p, f"{template.format(*operands)} * {g}")
+                else:
+                    add(p, f"({template.format(*operands)}) * {g}")
+        else:
+            ds = [f"d{k}" for k in range(len(a))]
+            args = ", ".join(f"v{j}" for j in [i, *a])
+            lines.append(f"    ({', '.join(ds)},) = L{_ROW[ops[i]]}({args})")
+            for p, d in zip(a, ds):
+                add(p, f"{d} * {g}")
+        if own:
+            regs.give(g)
+    lines.extend(f"    leaves[{k}].grad = g{i}" for k, i in enumerate(leaves))
     lines.append("")
     return "\n".join(line for line in lines if line), list(needed)

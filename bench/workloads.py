@@ -83,7 +83,7 @@ def micrograd_setup(weights):
         scores = list(map(model, inputs))
         losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
         data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = ALPHA * sum((p * p for p in model.parameters()))
+        reg_loss = ALPHA * sum(p * p for p in model.parameters())
         total_loss = data_loss + reg_loss
         model.zero_grad()
         total_loss.backward()
@@ -118,7 +118,7 @@ def _valuegrad_model(weights):
 def _valuegrad_loss(model, params, inputs, y):
     losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, map(model, inputs))]
     data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = ALPHA * sum((p * p for p in params))
+    reg_loss = ALPHA * sum(p * p for p in params)
     return data_loss + reg_loss
 
 

@@ -1,0 +1,323 @@
+"""autograd.Tape: replaying a flattened graph gives, bit for bit, what
+rebuilding the graph and calling backward() gives (API.md, issue 6)."""
+
+import gc
+import math
+import random
+import struct
+import weakref
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograd import Tape, Value
+from autograd.graph import topological_order
+from autograd.tape import _generate
+
+from expressions import OPS, random_program, replay, resolve
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def _apply(op, a, b):
+    return op.ours(a, b)
+
+
+def _order(root):
+    return topological_order(root, lambda n: n.parents)
+
+
+def _build(steps, leaves):
+    interior = replay(steps, leaves, _apply)[len(leaves):]
+    return sum(interior[1:], interior[0])
+
+
+def _outcome(fn):
+    """(value, None) or (None, (exception type, message))."""
+    try:
+        return fn(), None
+    except (ValueError, ZeroDivisionError, OverflowError) as e:
+        return None, (type(e), str(e))
+
+
+def _check_program(program, inputs, rng):
+    leaves = [Value(x) for x in inputs]
+    steps = resolve(program, leaves, _apply, lambda v: v.data)
+    root = _build(steps, leaves)
+    tape = Tape(root)
+
+    # 1. backward before any replay: exactly root.backward(), accumulating
+    #    onto whatever the leaves held (including a -0.0).
+    start = [rng.choice([0.0, -0.0, rng.uniform(-1, 1)]) for _ in leaves]
+    for leaf, g in zip(leaves, start):
+        leaf.grad = g
+    root.backward()
+    expected = [bits(leaf.grad) for leaf in leaves]
+    for leaf, g in zip(leaves, start):
+        leaf.grad = g
+    tape.backward()
+    assert [bits(leaf.grad) for leaf in leaves] == expected
+
+    # 2. new leaf data: forward and backward equal a graph rebuilt on it.
+    for _ in range(3):
+        new = [x + rng.choice([0.0, rng.uniform(-0.5, 0.5)]) for x in inputs]
+        fresh = [Value(x) for x in new]
+        rebuilt, error = _outcome(lambda: _build(steps, fresh))  # noqa: B023
+        for leaf, x in zip(leaves, new):
+            leaf.data = x
+        value, tape_error = _outcome(tape.forward)
+        assert tape_error == error
+        if error:
+            continue
+        assert bits(value) == bits(rebuilt.data) == bits(tape.value)
+        assert [bits(n.data) for n in _order(root)] == [bits(n.data) for n in _order(rebuilt)]
+        for leaf, g in zip(leaves, start):
+            leaf.grad = g
+        for leaf, g in zip(fresh, start):
+            leaf.grad = g
+        _, error = _outcome(rebuilt.backward)
+        _, tape_error = _outcome(tape.backward)
+        assert tape_error == error
+        if not error:
+            assert [bits(x.grad) for x in leaves] == [bits(x.grad) for x in fresh]
+
+
+def test_tape_equals_backward_bit_for_bit_on_random_graphs():
+    rng = random.Random(5)
+    for _ in range(150):
+        inputs = [rng.uniform(-2, 2) for _ in range(rng.randint(1, 4))]
+        _check_program(random_program(rng, rng.randint(1, 20)), inputs, rng)
+
+
+@settings(max_examples=100, deadline=None)
+@given(program=st.lists(st.tuples(st.integers(0, len(OPS) - 1), st.integers(0, 10**6),
+                                  st.integers(0, 10**6)), min_size=1, max_size=12),
+       inputs=st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=4),
+       seed=st.integers(0, 2**16))
+def test_tape_equals_backward_bit_for_bit_property(program, inputs, seed):
+    _check_program(program, inputs, random.Random(seed))
+
+
+# -- an MLP of plain Values over several SGD steps ------------------------------------
+
+
+def _mlp(rng, sizes):
+    return [[([Value(rng.uniform(-1, 1)) for _ in range(nin)], Value(0.0)) for _ in range(nout)]
+            for nin, nout in zip(sizes, sizes[1:])]
+
+
+def _forward(layers, x):
+    for i, layer in enumerate(layers):
+        out = [sum((w * xi for w, xi in zip(ws, x)), b) for ws, b in layer]
+        x = [a.relu() for a in out] if i < len(layers) - 1 else out
+    return x[0]
+
+
+def _loss(layers, X, Y):
+    params = [p for layer in layers for ws, b in layer for p in (*ws, b)]
+    scores = [_forward(layers, [Value(v) for v in x]) for x in X]
+    data = sum((1 + -y * s).relu() for y, s in zip(Y, scores)) * (1.0 / len(X))
+    return data + 1e-4 * sum(p * p for p in params), params
+
+
+def test_tape_trains_an_mlp_exactly_as_rebuilding_the_graph():
+    rng = random.Random(3)
+    X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(12)]
+    Y = [1.0 if a * b > 0 else -1.0 for a, b in X]
+    init = random.Random(9)
+    taped, rebuilt = _mlp(init, [2, 6, 6, 1]), _mlp(random.Random(9), [2, 6, 6, 1])
+    root, tape_params = _loss(taped, X, Y)
+    tape = Tape(root)
+    for k in range(6):
+        value = tape.forward() if k else root.data
+        for p in tape_params:
+            p.grad = 0.0
+        tape.backward()
+        loss, params = _loss(rebuilt, X, Y)
+        for p in params:
+            p.grad = 0.0
+        loss.backward()
+        assert bits(value) == bits(loss.data)
+        assert [bits(p.grad) for p in tape_params] == [bits(p.grad) for p in params]
+        lr = 0.5 - 0.05 * k
+        for p in (*tape_params, *params):
+            p.data -= lr * p.grad
+    assert [bits(p.data) for p in tape_params] == [bits(p.data) for p in params]
+
+
+# -- semantics ---------------------------------------------------------------------
+
+
+def test_forward_uses_the_leaves_current_data_and_writes_every_node():
+    x, y = Value(2.0), Value(3.0)
+    s = x * y
+    f = s + x
+    tape = Tape(f)
+    x.data = 5.0
+    assert tape.forward() == 20.0 and tape.value == 20.0
+    assert (s.data, f.data) == (15.0, 20.0)
+
+
+def test_backward_accumulates_into_leaves_and_leaves_interior_grads_alone():
+    x = Value(3.0)
+    s = x * x
+    f = s * 2.0
+    tape = Tape(f)
+    tape.backward()
+    tape.backward()
+    assert x.grad == 24.0  # leaves accumulate, as with root.backward()
+    assert s.grad == 0.0  # documented: the tape does not store interior gradients
+
+
+def test_max_and_relu_choose_on_each_replay():
+    a, b = Value(1.0), Value(2.0)
+    f = a.max(b) + (a - 1.5).relu()
+    tape = Tape(f)
+    tape.backward()
+    assert (a.grad, b.grad) == (0.0, 1.0)
+    a.data = 4.0
+    assert tape.forward() == 4.0 + 2.5
+    a.grad = b.grad = 0.0
+    tape.backward()
+    assert (a.grad, b.grad) == (2.0, 0.0)
+    a.data = b.data = 2.0  # a tie splits, relu at 0.5 active
+    a.grad = b.grad = 0.0
+    tape.forward()
+    tape.backward()
+    assert (a.grad, b.grad) == (1.5, 0.5)
+
+
+def test_constants_are_leaves_the_tape_reads():
+    x = Value(2.0)
+    f = x * 3 + 1
+    tape = Tape(f)
+    assert tape.forward() == 7.0
+    three = f.parents[0].parents[1]
+    assert three.op == "" and three.data == 3.0
+    three.data = 10.0  # a constant is a leaf like any other
+    assert tape.forward() == 21.0
+    tape.backward()
+    assert x.grad == 10.0
+
+
+def test_a_value_used_twice():
+    x = Value(3.0)
+    f = x * x + x
+    tape = Tape(f)
+    x.data = -2.0
+    assert tape.forward() == 2.0
+    tape.backward()
+    assert x.grad == -3.0
+
+
+def test_a_leaf_root():
+    x = Value(4.0)
+    tape = Tape(x)
+    x.data = 5.0
+    assert tape.forward() == 5.0
+    tape.backward()
+    tape.backward()
+    assert x.grad == 2.0
+
+
+def test_signed_zeros_are_kept_exactly():
+    # relu is off, so its input's gradient is 0.0 + (0.0 * -1.0) = +0.0, and
+    # a leaf holding -0.0 then adds +0.0: the result is +0.0, as in backward.
+    x = Value(-1.0)
+    f = (x * 1.0).relu() * -1.0
+    x.grad = -0.0
+    f.backward()
+    assert bits(x.grad) == bits(0.0)
+    x.grad = -0.0
+    Tape(f).backward()
+    assert bits(x.grad) == bits(0.0)
+
+
+@pytest.mark.parametrize(
+    "build, bad, error, message",
+    [
+        (lambda x: x.log(), -1.0, ValueError, "positive"),
+        (lambda x: x.exp(), 1000.0, OverflowError, "1000.0"),
+        (lambda x: x.reciprocal(), 0.0, ZeroDivisionError, "1/x"),
+        (lambda x: x ** 0.5, -4.0, ValueError, "not a real number"),
+    ],
+)
+def test_errors_after_a_data_change_are_the_engines(build, bad, error, message):
+    x = Value(2.0)
+    tape = Tape(build(x) * 2.0)
+    x.data = bad
+    with pytest.raises(error, match=message) as from_tape:
+        tape.forward()
+    with pytest.raises(error) as from_engine:
+        build(Value(bad))
+    assert str(from_tape.value) == str(from_engine.value)
+
+
+def test_a_deep_chain():
+    x = Value(0.0)
+    y = x
+    for _ in range(20_000):
+        y = (y * 1.0000001 + 0.1).relu()
+    tape = Tape(y)
+    x.data = 1.0
+    value = tape.forward()
+    tape.backward()
+    x2 = Value(1.0)
+    y2 = x2
+    for _ in range(20_000):
+        y2 = (y2 * 1.0000001 + 0.1).relu()
+    y2.backward()
+    assert bits(value) == bits(y2.data) and bits(x.grad) == bits(x2.grad)
+
+
+def test_the_generated_code_holds_no_text_from_the_graph():
+    x = Value(1.0, label="__import__('os').system('echo pwned')")
+    y = (x * 2.0 + 1.0).tanh()
+    y.label = "\"); import os #"
+    source, _ = _generate(_order(y))
+    assert "import" not in source and "echo" not in source and "pwned" not in source
+    assert "2.0" not in source  # numbers are read from the leaves, never pasted
+
+
+def test_tape_rejects_a_non_value():
+    with pytest.raises(TypeError, match="float"):
+        Tape(1.0)
+
+
+def test_repr_says_how_big_it_is():
+    x = Value(1.0)
+    assert repr(Tape(x * 2.0 + 1.0)) == "Tape(2 operations, 3 leaves)"
+
+
+def test_tanh_sigmoid_exp_log_pow_through_the_tape():
+    x = Value(0.7)
+    f = x.tanh() * x.sigmoid() + x.exp().log() ** 2 + (x * 3.0).reciprocal()
+    tape = Tape(f)
+    for v in (0.7, 1.3, -0.4):
+        x.data = v
+        x.grad = 0.0
+        tape.forward()
+        tape.backward()
+        y = Value(v)
+        g = y.tanh() * y.sigmoid() + y.exp().log() ** 2 + (y * 3.0).reciprocal()
+        g.backward()
+        assert bits(tape.value) == bits(g.data) and bits(x.grad) == bits(y.grad)
+        assert math.isfinite(x.grad)
+
+
+def test_a_dropped_tape_and_its_graph_are_freed_by_reference_counting():
+    gc.collect()
+    gc.disable()
+    try:
+        x = Value(1.0)
+        y = (x * 2.0 + 1.0).tanh()
+        tape = Tape(y)
+        tape.forward()
+        refs = [weakref.ref(tape._forward), weakref.ref(tape._backward), weakref.ref(y)]
+        del tape, y
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()
