@@ -218,20 +218,25 @@ class Value:
         return other * self.reciprocal()
 
     def leaky_relu(self, alpha: float | Value = 0.01) -> Value:
-        """x for x > 0, alpha * x otherwise: relu(x) - alpha * relu(-x).
+        """x for x > 0, alpha * x otherwise.
 
-        ``alpha`` may be a ``Value`` (a learnable slope, as in PReLU). The
-        gradient at exactly 0 is 0, as for ``relu``.
+        Built as relu(x) + alpha * (x - relu(x)): ``x - relu(x)`` is min(x, 0),
+        whose gradient is 1 at exactly 0, so the gradient at 0 is ``alpha``, as
+        in PyTorch. ``alpha`` may be a ``Value`` (a learnable slope, as in
+        PReLU); its gradient is min(x, 0).
         """
-        return self.relu() - alpha * (-self).relu()
+        positive = self.relu()
+        return positive + alpha * (self - positive)
 
     def elu(self, alpha: float | Value = 1.0) -> Value:
         """x for x > 0, alpha * (e^x - 1) otherwise; never overflows.
 
-        Built as relu(x) + alpha * (exp(-relu(-x)) - 1): the exponent is never
-        positive.
+        Built as relu(x) + alpha * (exp(min(x, 0)) - 1) with min(x, 0) as
+        ``x - relu(x)``: the exponent is never positive, and the gradient at
+        exactly 0 is ``alpha`` (1 for the usual alpha = 1), as in PyTorch.
         """
-        return self.relu() + alpha * ((-(-self).relu()).exp() - 1.0)
+        positive = self.relu()
+        return positive + alpha * ((self - positive).exp() - 1.0)
 
     # -- backpropagation ---------------------------------------------------
     def backward(self) -> None:

@@ -224,7 +224,7 @@ def test_sigmoid_and_tanh_local_gradients(x):
 
 @pytest.mark.parametrize(
     "x, expected, slope",
-    [(2.0, 2.0, 1.0), (-2.0, -0.02, 0.01), (0.0, 0.0, 0.0)],
+    [(2.0, 2.0, 1.0), (-2.0, -0.02, 0.01), (0.0, 0.0, 0.01)],  # at 0: alpha, as in PyTorch
 )
 def test_leaky_relu(x, expected, slope):
     v = Value(x)
@@ -234,15 +234,28 @@ def test_leaky_relu(x, expected, slope):
     assert v.grad == pytest.approx(slope, abs=1e-15)
 
 
-@pytest.mark.parametrize("x", [3.0, -0.5, -1000.0])
+@pytest.mark.parametrize("x", [3.0, -0.5, -1000.0, 0.0])
 def test_elu(x):
     v = Value(x)
     y = v.elu(alpha=2.0)
     y.backward()
     expected = x if x > 0 else 2.0 * (math.exp(x) - 1)
-    slope = 1.0 if x > 0 else 2.0 * math.exp(x)
+    slope = 1.0 if x > 0 else 2.0 * math.exp(x)  # at 0: alpha, as in PyTorch
     assert y.data == pytest.approx(expected, rel=1e-12)
     assert v.grad == pytest.approx(slope, rel=1e-12, abs=1e-300)
+
+
+def test_elu_is_smooth_at_zero_for_alpha_one():
+    from autograd import gradcheck
+
+    assert gradcheck(lambda v: v[0].elu(), [0.0])
+
+
+def test_leaky_relu_with_a_value_slope_learns_it():
+    x, alpha = Value(-3.0), Value(0.25)
+    y = x.leaky_relu(alpha)
+    y.backward()
+    assert (y.data, x.grad, alpha.grad) == (-0.75, 0.25, -3.0)
 
 
 def test_pow_with_a_constant_exponent():
