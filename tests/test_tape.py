@@ -321,3 +321,15 @@ def test_a_dropped_tape_and_its_graph_are_freed_by_reference_counting():
         assert [r() for r in refs] == [None, None, None]
     finally:
         gc.enable()
+
+
+def test_graphs_of_the_same_shape_share_one_compile():
+    def graph(a, b):
+        x, y = Value(a, "x"), Value(b, "y")
+        return (x * y + 2.0).tanh() * x
+
+    first, second, other = Tape(graph(1.0, 2.0)), Tape(graph(-3.0, 0.5)), Tape(Value(1.0).exp())
+    assert first._forward.__code__ is second._forward.__code__
+    assert first._forward.__code__ is not other._forward.__code__
+    # Sharing code, not numbers: each replays its own graph.
+    assert (first.forward(), second.forward()) == (graph(1.0, 2.0).data, graph(-3.0, 0.5).data)
