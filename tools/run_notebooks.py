@@ -18,10 +18,8 @@ of the environment that runs this script.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +29,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets import default
+
+from nn.module import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -100,32 +100,8 @@ def strip_addresses(nb: nbformat.NotebookNode) -> None:
 
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write ``nb`` to ``path`` via a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb.tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); keep the notebook's own mode instead
-        os.chmod(tmp, _mode_of(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _mode_of(path: Path) -> int:
-    """The permission bits ``path`` has, or what a new file would get under the umask."""
-    try:
-        return path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    """Write ``nb`` to ``path`` via a temporary file and ``os.replace`` (nn's atomic writer)."""
+    atomic_write(path, nbformat.writes(nb).encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
