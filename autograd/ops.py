@@ -59,7 +59,7 @@ def exp(a: float) -> float:
 
 
 def log(a: float) -> float:
-    if not a > 0.0:
+    if a <= 0.0:  # (nan is not: it passes through, as everywhere)
         raise ValueError(f"log is defined only for positive numbers, got {a!r}")
     return math.log(a)
 
@@ -74,7 +74,7 @@ def power(a: float, k: float) -> float:
     """``a ** k`` for a constant exponent ``k``, real-valued or an error."""
     if a == 0.0 and k < 0.0:
         raise ZeroDivisionError(f"{a!r} ** {k!r} is undefined (division by zero)")
-    if a < 0.0 and k != int(k):
+    if a < 0.0 and not float(k).is_integer():
         raise ValueError(f"{a!r} ** {k!r} is not a real number (negative base, fractional exponent)")
     try:
         return a**k
@@ -83,11 +83,16 @@ def power(a: float, k: float) -> float:
 
 
 def maximum(a: float, b: float) -> float:
-    return a if a >= b else b
+    if a >= b:
+        return a
+    if a < b:
+        return b
+    return math.nan  # unordered: one of them is nan, and nan propagates (as in PyTorch)
 
 
 def relu(a: float) -> float:
-    return a if a > 0.0 else 0.0
+    # Written so that nan passes through (nan <= 0.0 is False), as in PyTorch.
+    return 0.0 if a <= 0.0 else a
 
 
 def sigmoid(a: float) -> float:
@@ -121,7 +126,7 @@ PRIMITIVES: dict[str, Primitive] = {
     "relu": Primitive(
         relu,
         lambda out, a: (1.0 if float(a) > 0.0 else 0.0,),
-        Inline("{0} if {0} > 0.0 else 0.0", ("1.0 if {0} > 0.0 else 0.0",)),
+        Inline("0.0 if {0} <= 0.0 else {0}", ("1.0 if {0} > 0.0 else 0.0",)),
     ),
     "tanh": Primitive(math.tanh, lambda out, a: (1.0 - out * out,)),
     "sigmoid": Primitive(sigmoid, lambda out, a: (out * (1.0 - out),)),

@@ -258,6 +258,23 @@ def test_leaky_relu_with_a_value_slope_learns_it():
     assert (y.data, x.grad, alpha.grad) == (-0.75, 0.25, -3.0)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [lambda v: v.relu(), lambda v: v.max(1.0), lambda v: Value(1.0).max(v), lambda v: v.log(),
+     lambda v: v.tanh(), lambda v: v.sigmoid(), lambda v: v.exp(), lambda v: v.reciprocal(),
+     lambda v: v**2, lambda v: v.leaky_relu(), lambda v: v.elu()],
+)
+def test_nan_propagates_as_in_pytorch(make):
+    # A nan must not be swallowed (say, by relu returning 0): it is how a
+    # diverging computation shows itself.
+    assert math.isnan(make(Value(math.nan)).data)
+
+
+def test_negative_base_with_a_nan_exponent_is_a_clear_error():
+    with pytest.raises(ValueError, match="not a real number"):
+        Value(-2.0) ** math.nan
+
+
 def test_pow_with_a_constant_exponent():
     x = Value(3.0)
     y = x**2

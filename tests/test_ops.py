@@ -180,7 +180,7 @@ def test_exp_overflow_names_the_input():
         ops.exp(710.0)
 
 
-@pytest.mark.parametrize("a", [0.0, -0.0, -1.0, -math.inf, math.nan])
+@pytest.mark.parametrize("a", [0.0, -0.0, -1.0, -math.inf])
 def test_log_of_a_non_positive_number_names_it(a):
     with pytest.raises(ValueError, match="positive"):
         ops.log(a)
