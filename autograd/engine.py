@@ -218,25 +218,21 @@ class Value:
         return other * self.reciprocal()
 
     def leaky_relu(self, alpha: float | Value = 0.01) -> Value:
-        """x for x > 0, alpha * x otherwise.
+        """x for x > 0, alpha * x otherwise (fused: one node, op ``"leaky_relu"``).
 
-        Built as relu(x) + alpha * (x - relu(x)): ``x - relu(x)`` is min(x, 0),
-        whose gradient is 1 at exactly 0, so the gradient at 0 is ``alpha``, as
-        in PyTorch. ``alpha`` may be a ``Value`` (a learnable slope, as in
-        PReLU); its gradient is min(x, 0).
+        ``alpha`` may be a ``Value``: a learnable slope, as in PReLU, whose
+        gradient is min(x, 0). The gradient at exactly 0 is ``alpha``, as in
+        PyTorch.
         """
-        positive = self.relu()
-        return positive + alpha * (self - positive)
+        return _apply2("leaky_relu", self, _slope(alpha, "leaky_relu"))
 
     def elu(self, alpha: float | Value = 1.0) -> Value:
-        """x for x > 0, alpha * (e^x - 1) otherwise; never overflows.
+        """x for x > 0, alpha * (e^x - 1) otherwise (fused: one node, op ``"elu"``).
 
-        Built as relu(x) + alpha * (exp(min(x, 0)) - 1) with min(x, 0) as
-        ``x - relu(x)``: the exponent is never positive, and the gradient at
-        exactly 0 is ``alpha`` (1 for the usual alpha = 1), as in PyTorch.
+        Never overflows; ``alpha`` may be a ``Value``. The gradient at exactly
+        0 is ``alpha`` (1 for the usual alpha = 1: smooth), as in PyTorch.
         """
-        positive = self.relu()
-        return positive + alpha * ((self - positive).exp() - 1.0)
+        return _apply2("elu", self, _slope(alpha, "elu"))
 
     # -- backpropagation ---------------------------------------------------
     def backward(self) -> None:
@@ -342,6 +338,13 @@ def _operand(x) -> Value | None:
     if _is_number(x):
         return _constant(x)
     return None
+
+
+def _slope(alpha, method: str) -> Value:
+    operand = _operand(alpha)
+    if operand is None:
+        raise TypeError(f"{method}() takes a Value, int or float alpha, got {type(alpha).__name__}")
+    return operand
 
 
 def _apply1(op: str, a: Value) -> Value:

@@ -95,6 +95,15 @@ def relu(a: float) -> float:
     return 0.0 if a <= 0.0 else a
 
 
+def leaky_relu(a: float, alpha: float) -> float:
+    return a if a > 0.0 else alpha * a
+
+
+def elu(a: float, alpha: float) -> float:
+    # expm1: e^a - 1 without the cancellation near 0; never overflows (a <= 0).
+    return a if a > 0.0 else alpha * math.expm1(a)
+
+
 def sigmoid(a: float) -> float:
     """1 / (1 + e^-a), computed without overflow for any finite ``a``."""
     if a >= 0.0:
@@ -105,13 +114,56 @@ def sigmoid(a: float) -> float:
 
 def _max_grads(out, a, b):
     # The larger input takes the whole gradient; a tie splits it evenly, so
-    # the two halves still add up to the gradient of max itself.
+    # the two halves still add up to the gradient of max itself. With a nan
+    # (unordered) both get it, as in PyTorch.
     a, b = float(a), float(b)
     if a > b:
         return (1.0, 0.0)
     if b > a:
         return (0.0, 1.0)
-    return (0.5, 0.5)
+    if a == b:
+        return (0.5, 0.5)
+    return (1.0, 1.0)
+
+
+def _power_or_inf(a, e: float):
+    """``a ** e`` for the gradient rule: a float that overflows is ±inf, not an error."""
+    if type(a) is not float:
+        return a**e  # a Value: building the graph of the gradient
+    try:
+        return a**e
+    except OverflowError:
+        odd = e.is_integer() and e % 2.0 == 1.0
+        return -math.inf if a < 0.0 and odd else math.inf
+
+
+def _power_grads(out, a, k):
+    # d/da a**k = k * a**(k-1); the exponent is a constant and gets no gradient.
+    # Where that formula breaks down, the limits PyTorch gives: a**0 is the
+    # constant 1 (gradient 0, even at a = 0), and at a = 0 with 0 < k < 1 the
+    # slope is +inf (the slope of sqrt at 0). k < 0 at a = 0 never gets here:
+    # its forward raises.
+    k = float(k)
+    if k == 0.0:
+        return (0.0, 0.0)
+    if k < 1.0 and float(a) == 0.0:
+        return (math.inf, 0.0)
+    return (k * _power_or_inf(a, k - 1.0), 0.0)
+
+
+def _expm1(a):
+    return math.expm1(a) if type(a) is float else a.exp() - 1.0
+
+
+def _leaky_relu_grads(out, a, alpha):
+    # Gradient alpha at exactly 0 (and for nan), as in PyTorch; d/d alpha = min(a, 0).
+    return (1.0, 0.0) if float(a) > 0.0 else (alpha, a)
+
+
+def _elu_grads(out, a, alpha):
+    # For a <= 0: d/da alpha (e^a - 1) = alpha e^a = out + alpha (PyTorch's form;
+    # alpha at exactly 0), d/d alpha = e^a - 1. nan takes the other branch, as in PyTorch.
+    return (out + alpha, _expm1(a)) if float(a) <= 0.0 else (1.0, 0.0)
 
 
 PRIMITIVES: dict[str, Primitive] = {
@@ -120,14 +172,16 @@ PRIMITIVES: dict[str, Primitive] = {
     "exp": Primitive(exp, lambda out, a: (out,)),
     "log": Primitive(log, lambda out, a: (1.0 / a,)),
     "1/x": Primitive(reciprocal, lambda out, a: (-(out * out),)),
-    # The exponent is a constant: it gets no gradient.
-    "**": Primitive(power, lambda out, a, k: (float(k) * a ** (float(k) - 1.0), 0.0)),
+    "**": Primitive(power, _power_grads),
     "max": Primitive(maximum, _max_grads),
     "relu": Primitive(
         relu,
-        lambda out, a: (1.0 if float(a) > 0.0 else 0.0,),
-        Inline("0.0 if {0} <= 0.0 else {0}", ("1.0 if {0} > 0.0 else 0.0",)),
+        # nan passes through, with gradient 1, as in PyTorch.
+        lambda out, a: (0.0 if float(a) <= 0.0 else 1.0,),
+        Inline("0.0 if {0} <= 0.0 else {0}", ("0.0 if {0} <= 0.0 else 1.0",)),
     ),
+    "leaky_relu": Primitive(leaky_relu, _leaky_relu_grads),
+    "elu": Primitive(elu, _elu_grads),
     "tanh": Primitive(math.tanh, lambda out, a: (1.0 - out * out,)),
     "sigmoid": Primitive(sigmoid, lambda out, a: (out * (1.0 - out),)),
 }

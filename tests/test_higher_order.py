@@ -76,3 +76,23 @@ def test_create_graph_results_are_values_and_leave_grads_alone():
     g.backward()  # differentiate the gradient with the ordinary backward too
     t = math.tanh(0.4)
     assert x.grad == pytest.approx(2 * (1 - t**2) - 2 * 0.4 * t * (1 - t**2), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "f, expected",
+    [
+        (lambda x: x**3, [0.0, 0.0, 6.0]),
+        (lambda x: x**2, [0.0, 2.0, 0.0]),
+        (lambda x: x**1, [1.0, 0.0, 0.0]),
+        (lambda x: x**0, [0.0, 0.0, 0.0]),
+    ],
+)
+def test_derivatives_of_powers_at_zero(f, expected):
+    # x**(k-1) at 0 for k <= 1 is where a naive rule divides by zero.
+    assert derivatives(f, 0.0, 3) == expected
+
+
+def test_fused_leaky_relu_and_elu_second_derivatives():
+    assert derivatives(lambda x: x.elu(0.5), -1.0, 3) == pytest.approx(
+        [0.5 * math.exp(-1.0)] * 3, rel=1e-14)
+    assert derivatives(lambda x: x.leaky_relu(0.2), -1.0, 2) == [0.2, 0.0]

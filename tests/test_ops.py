@@ -32,12 +32,12 @@ SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-310, -1e-310, 1e300, -1e300,
 
 def test_the_table_has_the_documented_operations():
     assert set(PRIMITIVES) == {"+", "*", "exp", "log", "1/x", "max", "**", "tanh", "sigmoid",
-                               "relu"}
+                               "relu", "leaky_relu", "elu"}
 
 
 @pytest.mark.parametrize("name", sorted(PRIMITIVES))
 def test_every_rule_gives_one_gradient_per_operand(name):
-    arity = 2 if name in ("+", "*", "max", "**") else 1
+    arity = 2 if name in ("+", "*", "max", "**", "leaky_relu", "elu") else 1
     args = [1.5, 2.0][:arity]
     out = FORWARD[name](*args)
     grads = LOCAL_GRADS[name](out, *args)
