@@ -15,7 +15,8 @@ drawn graph shows the textbook gates.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+import threading
+from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
 from typing import Iterator, Sequence
 
@@ -25,7 +26,18 @@ from .ops import FORWARD, LOCAL_GRADS
 Number = int | float
 
 _parents_of = attrgetter("parents")
+# Whether operations record a graph is a per-thread setting, as in PyTorch
+# (Jupyter runs widgets and callbacks on other threads). The hot paths read
+# one module global, ``_grad_enabled``: True while every thread records. Only
+# while some thread is inside ``no_grad()`` do they ask about their own.
 _grad_enabled = True
+_this_thread = threading.local()  # .recording: this thread's setting (default True)
+_not_recording: set[int] = set()  # idents of the threads inside no_grad()
+_switch_lock = threading.Lock()
+
+
+def _recording() -> bool:
+    return getattr(_this_thread, "recording", True)
 
 
 def _is_number(x) -> bool:
@@ -96,7 +108,7 @@ class Value:
         node.data = self.data + other.data
         node.grad = 0.0
         node.label = ""
-        if _grad_enabled:
+        if _grad_enabled or _recording():
             node.op = "+"
             node._a = self
             node._b = other
@@ -114,7 +126,7 @@ class Value:
         node.data = self.data * other.data
         node.grad = 0.0
         node.label = ""
-        if _grad_enabled:
+        if _grad_enabled or _recording():
             node.op = "*"
             node._a = self
             node._b = other
@@ -353,7 +365,7 @@ def _apply1(op: str, a: Value) -> Value:
     node.data = FORWARD[op](a.data)
     node.grad = 0.0
     node.label = ""
-    if _grad_enabled:
+    if _grad_enabled or _recording():
         node.op = op
         node._a = a
     else:
@@ -369,7 +381,7 @@ def _apply2(op: str, a: Value, b: Value) -> Value:
     node.data = FORWARD[op](a.data, b.data)
     node.grad = 0.0
     node.label = ""
-    if _grad_enabled:
+    if _grad_enabled or _recording():
         node.op = op
         node._a = a
         node._b = b
@@ -379,33 +391,38 @@ def _apply2(op: str, a: Value, b: Value) -> Value:
     return node
 
 
-@contextmanager
-def no_grad() -> Iterator[None]:
+def no_grad() -> AbstractContextManager[None]:
     """Within this block operations record no graph: every result is a leaf.
+
+    Per thread, as in PyTorch: other threads go on recording.
 
     >>> with no_grad():
     ...     y = Value(2.0) * 3
     >>> y.op, y.parents
     ('', ())
     """
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+    return _recording_set_to(False)
 
 
 @contextmanager
-def _enable_grad() -> Iterator[None]:
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = True
+def _recording_set_to(flag: bool) -> Iterator[None]:
+    previous = _recording()
+    _set_recording(flag)
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _set_recording(previous)
+
+
+def _set_recording(flag: bool) -> None:
+    global _grad_enabled
+    _this_thread.recording = flag
+    with _switch_lock:
+        if flag:
+            _not_recording.discard(threading.get_ident())
+        else:
+            _not_recording.add(threading.get_ident())
+        _grad_enabled = not _not_recording
 
 
 def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> list:
@@ -429,7 +446,7 @@ def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> 
             raise TypeError(f"grad() inputs must be Values; input {i} is {type(x).__name__}")
     order = topological_order(output, _parents_of)
     if create_graph:
-        with _enable_grad():
+        with _recording_set_to(True):
             grads = _backpropagate(order, output, _constant(1.0), lambda node: node)
         return [grads.get(x) if x in grads else _constant(0.0) for x in inputs]
     grads = _backpropagate(order, output, 1.0, attrgetter("data"))

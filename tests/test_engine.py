@@ -455,3 +455,48 @@ def test_no_grad_restores_after_an_error():
         with no_grad():
             raise RuntimeError
     assert (Value(1.0) * 2).op == "*"
+
+
+def test_no_grad_is_per_thread():
+    import threading
+
+    inside, leave = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with no_grad():
+            inside.set()
+            leave.wait(5)
+            seen["op"] = (Value(2.0) * 3).op  # this thread still records nothing
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert inside.wait(5)
+    try:
+        w = Value(3.0)
+        loss = w * w  # the main thread records, while the other is in no_grad
+        loss.backward()
+        assert loss.op == "*" and w.grad == 6.0
+    finally:
+        leave.set()
+        thread.join(5)
+    assert seen["op"] == ""
+    assert (Value(1.0) * 2).op == "*"
+
+
+def test_no_grad_nests_and_works_as_a_decorator():
+    @no_grad()
+    def frozen(v):
+        return v * 2
+
+    x = Value(1.0)
+    y = x * x
+    with no_grad():
+        with no_grad():
+            pass
+        assert (x * 2).op == ""
+        (g,) = grad(y, [x], create_graph=True)  # create_graph records even here
+        assert g.parents and g.data == 2.0
+        assert (x * 2).op == ""  # and no_grad holds again after it
+    assert frozen(x).op == ""
+    assert (x * 2).op == "*"
