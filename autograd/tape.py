@@ -28,8 +28,8 @@ values); an ``if`` in the user's code that built the graph does not.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from string import Formatter
+from weakref import WeakValueDictionary
 
 from .engine import Value
 from .graph import topological_order
@@ -96,7 +96,8 @@ class Tape:
         # The code is generated above from the graph's structure and our table
         # only (see the module docstring), never from user text; it runs in a
         # namespace that holds nothing but the table's functions.
-        exec(_compiled(source), namespace)
+        self._compiled = _compiled(source)
+        exec(self._compiled.code, namespace)
         # Popped, not read: a namespace holding its own functions would be a
         # reference cycle, and the compiled code (megabytes for a big graph)
         # would wait for the cycle collector instead of dying with the tape.
@@ -119,12 +120,27 @@ class Tape:
         return f"Tape({len(self._interior)} operations, {len(self._leaves)} leaves)"
 
 
-@lru_cache(maxsize=2)
-def _compiled(source: str):
-    # Graphs of the same shape (the equal-sized batches of one model) generate
-    # the same source, since no number from the graph is pasted into it: they
-    # share one compile, the costly part of building a tape.
-    return compile(source, "<autograd.tape>", "exec")
+class _Compiled:
+    """Compiled tape code, shared by the live tapes of one graph shape."""
+
+    __slots__ = ("code", "__weakref__")
+
+    def __init__(self, source: str) -> None:
+        self.code = compile(source, "<autograd.tape>", "exec")
+
+
+# Graphs of the same shape (the equal-sized batches of one model) generate the
+# same source, since no number from the graph is pasted into it: they share one
+# compile, the costly part of building a tape. Weakly: the code dies with the
+# last tape that uses it.
+_live_code: WeakValueDictionary[str, _Compiled] = WeakValueDictionary()
+
+
+def _compiled(source: str) -> _Compiled:
+    compiled = _live_code.get(source)
+    if compiled is None:
+        compiled = _live_code[source] = _Compiled(source)
+    return compiled
 
 
 _PLAIN = ("{0}", "{1}")

@@ -338,3 +338,16 @@ def test_graphs_of_the_same_shape_share_one_compile():
     assert first._forward.__code__ is not other._forward.__code__
     # Sharing code, not numbers: each replays its own graph.
     assert (first.forward(), second.forward()) == (graph(1.0, 2.0).data, graph(-3.0, 0.5).data)
+
+
+def test_shared_code_dies_with_the_last_tape():
+    from autograd.tape import _live_code
+
+    x = Value(2.0)
+    first, second = Tape(x * 3.0 + 1.0), Tape(x * 5.0 + 2.0)
+    assert len(_live_code) >= 1
+    code = weakref.ref(first._compiled)
+    del first
+    assert code() is not None  # the other tape still uses it
+    del second
+    assert code() is None
