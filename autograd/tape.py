@@ -74,7 +74,7 @@ class Tape:
     2 s for a 65,000-node graph): it pays off for a graph replayed many
     times, as in training, not for one backward pass. Graphs of the same
     shape (equal-sized batches of one model) share one compile. Compiling
-    also needs memory for a while, about 10 KB per node (some 650 MB for the
+    also needs memory for a while, about 9 KB per node (some 560 MB for the
     65,000-node demo graph, 1 GB for 100,000 nodes): past a few hundred
     thousand nodes, use ``root.backward()`` instead. The tape keeps its
     graph alive; ``tape.root`` is the node it was built from.
