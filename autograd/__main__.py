@@ -33,7 +33,6 @@ from typing import NoReturn
 from .engine import Value
 
 MAX_CHARS = 10_000
-MAX_DEPTH = 500  # CPython's own parser gives up near 1,000 levels
 FUNCTIONS = {
     "exp": (1, Value.exp),
     "log": (1, Value.log),
@@ -58,11 +57,6 @@ _SYMBOLS = {
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # ASCII: no NFKC look-alikes
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
-_INSTALL_DOT = (
-    "Graphviz's dot program is needed to write svg or png and is not installed: "
-    "apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
-    "or see https://graphviz.org/download/ (--format dot needs no Graphviz)"
-)
 
 Operand = Value | float  # a float is a constant: a subexpression without variables
 
@@ -134,10 +128,6 @@ def _where(node: ast.AST) -> str:
     return f" at column {node.col_offset + 1}"
 
 
-def _too_deep() -> UsageError:
-    return UsageError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
-
-
 def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
     """The syntax tree of ``text``, checked against the whitelist; ``UsageError`` if anything else.
 
@@ -146,35 +136,50 @@ def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
     """
     if len(text) > MAX_CHARS:
         raise UsageError(f"the expression is {len(text)} characters long, more than {MAX_CHARS}")
-    try:
-        with warnings.catch_warnings():
-            # A SyntaxWarning (say, for "\\d" in a string) would be a second stderr line.
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, mode="eval")
-    except SyntaxError as e:
-        raise UsageError(f"invalid expression: {e.msg}") from None
-    except (RecursionError, MemoryError):  # CPython's parser on deep nesting
-        raise _too_deep() from None
-    except ValueError as e:  # source with null bytes, on some Pythons
-        raise UsageError(f"invalid expression: {e}") from None
-
+    tree = _parse(text)
     used = set()
-    stack = [(tree.body, 1)]  # an explicit stack: depth is checked, never recursed into
+    stack = [tree.body]  # an explicit stack: a tree of any depth is checked without recursion
     while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _too_deep()
+        node = stack.pop()
         if isinstance(node, ast.Name):
             if node.id not in names:
                 hint = f"call it: {node.id}(...)" if node.id in FUNCTIONS else (
                     f"give it a value: {node.id}=1.5")
                 raise UsageError(f"unknown name {_quote(node.id)}{_where(node)} ({hint})")
             used.add(node.id)
-        stack.extend((child, depth + 1) for child in _checked_children(node))
+        stack.extend(_checked_children(node))
     unused = [name for name in names if name not in used]
     if unused:
         raise UsageError(f"variable {unused[0]!r} is not used in the expression")
     return tree
+
+
+def _parse(text: str) -> ast.Expression:
+    """``ast.parse(text, mode="eval")``, with every way it can refuse ``text`` as a ``UsageError``."""
+    old_limit = sys.getrecursionlimit()
+    try:
+        with warnings.catch_warnings():
+            # A SyntaxWarning (say, for "\\d" in a string) would be a second stderr line.
+            warnings.simplefilter("ignore")
+            # A flat sum "x+x+...+x" is a left-leaning tree as deep as it has
+            # terms, and CPython 3.11 turns its parse into Python objects
+            # recursively, under 3x the recursion limit: a 5,000-term sum
+            # fails at the default 1,000. Each level of a tree takes at least
+            # one character, so MAX_CHARS more levels always suffice. (3.12
+            # uses a fixed limit near 3,000 levels instead: longer chains are
+            # refused below, cleanly.) The parser proper keeps its own fixed
+            # limits, and still refuses pathological nesting ("((((...",
+            # "-----...x", "x**x**...").
+            sys.setrecursionlimit(old_limit + MAX_CHARS)
+            return ast.parse(text, mode="eval")
+    except SyntaxError as e:  # "too many nested parentheses" among them
+        raise UsageError(f"invalid expression: {e.msg}") from None
+    except (RecursionError, MemoryError):  # CPython's parser on deep nesting
+        raise UsageError("the expression is nested too deeply") from None
+    except ValueError as e:  # source with null bytes, on some Pythons
+        raise UsageError(f"invalid expression: {e}") from None
+    finally:
+        sys.setrecursionlimit(old_limit)
 
 
 def _checked_children(node: ast.AST) -> list[ast.AST]:
@@ -290,23 +295,19 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dic
 
 
 def _graph_bytes(out: Value, fmt: str) -> bytes:
-    import graphviz  # only when a graph is asked for
-
-    from .viz import draw_graph
+    # viz (and with it graphviz) is imported only when a graph is asked for.
+    from .viz import DotNotFound, RenderError, draw_graph, render
 
     try:
         dot = draw_graph(out)
     except ValueError:  # more than draw_graph's max_nodes
         raise UsageError("the graph is too large to draw (over 2000 nodes); leave out -o") from None
-    if fmt == "dot":
-        return dot.source.encode("utf-8")
     try:
-        return dot.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        raise UsageError(_INSTALL_DOT) from None
-    except graphviz.CalledProcessError as e:
-        stderr = (e.stderr or b"").decode("utf-8", "replace")
-        raise UsageError(f"Graphviz's dot failed: {one_line(stderr, 200)}") from None
+        return render(dot, fmt)
+    except DotNotFound as e:
+        raise UsageError(f"{e} (--format dot needs no Graphviz)") from None
+    except RenderError as e:
+        raise UsageError(str(e)) from None
 
 
 def write_atomic(path: str, data: bytes) -> None:

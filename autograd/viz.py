@@ -2,8 +2,10 @@
 
 ``draw_graph`` turns the graph under a ``Value`` into a ``graphviz.Digraph``:
 it shows inline in Jupyter and renders with the graphviz package's own
-``.pipe(format="svg")`` / ``.render(...)``. This is the only module that
-imports graphviz, so ``import autograd`` never pays for it.
+``.pipe(format="svg")`` / ``.render(...)``; ``render`` does the same but
+turns a missing or failing ``dot`` program into a ``RenderError`` that says
+what to do. This is the only module that imports graphviz, so
+``import autograd`` never pays for it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import graphviz
 from .engine import Value
 from .graph import topological_order
 
-__all__ = ["draw_graph"]
+__all__ = ["draw_graph", "render", "RenderError", "DotNotFound"]
 
 # Fill colours, one per kind of value node (the legend in draw_graph's docstring).
 OUTPUT_COLOR = "gold"
@@ -26,6 +28,12 @@ INTERIOR_COLOR = "white"
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
 MAX_LABEL_CHARS = 40  # a long label would stretch the whole picture
+
+INSTALL_DOT = (
+    "Graphviz's dot program is needed to render svg or png and is not installed: "
+    "apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
+    "or see https://graphviz.org/download/"
+)
 
 # Characters that mean something to Graphviz's record-label parser or to its
 # quoted-string escapes (``\N``, ``\l`` ...): each is drawn literally when
@@ -152,3 +160,35 @@ def draw_graph(
             for parent in node.parents:
                 dot.edge(f"v{ids[parent]}", f"op{i}")
     return dot
+
+
+class RenderError(RuntimeError):
+    """Graphviz could not render a graph: its ``dot`` program is missing or failed."""
+
+
+class DotNotFound(RenderError):
+    """Graphviz's ``dot`` program is not installed; the message says how to install it."""
+
+
+def render(dot: graphviz.Digraph, format: str = "svg") -> bytes:
+    """The bytes of ``dot`` (as made by ``draw_graph``) in ``format``.
+
+    ``"dot"`` gives the Graphviz source, which needs no Graphviz program;
+    ``"svg"``, ``"png"`` and Graphviz's other output formats run its ``dot``
+    program. When that program is not installed, ``DotNotFound`` says how to
+    install it; when it fails, ``RenderError`` gives what it printed.
+
+    >>> from autograd import Value
+    >>> render(draw_graph(Value(1.0, "x")), "dot").startswith(b"digraph")
+    True
+    """
+    if format == "dot":
+        return dot.source.encode("utf-8")
+    try:
+        # quiet: what dot prints on stderr is ours to report (in the error), not to pass on.
+        return dot.pipe(format=format, quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise DotNotFound(INSTALL_DOT) from None
+    except graphviz.CalledProcessError as e:
+        stderr = (e.stderr or b"").decode("utf-8", "replace")
+        raise RenderError(f"Graphviz's dot failed: {' '.join(stderr.split())[:200]}") from None

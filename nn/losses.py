@@ -11,6 +11,10 @@ loss                       prediction                  target
 ``binary_cross_entropy``   a probability in [0, 1]     a number in [0, 1]
 =========================  ==========================  ==========================
 
+A number is any real number but a ``bool``: ``int``, ``float``, or NumPy's
+scalars (``np.int64``, ``np.float32``, ...), as taken from a NumPy ``y``; a
+class index is any integer (``numbers.Integral``) but a ``bool``.
+
 A batch is a list of samples and a list of targets of the same length. The
 numerically delicate parts (log-sum-exp, softmax) subtract the largest logit
 first, as a plain float: a constant shift changes neither the value nor the
@@ -20,7 +24,7 @@ gradient, and keeps every ``exp`` at most 1.
 from __future__ import annotations
 
 import math
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Sequence
 
 from autograd import Value
@@ -43,9 +47,12 @@ def mse_loss(preds, targets) -> Value:
     0.625
     """
     errors = []
-    for p, t in _pairs(preds, targets, "preds", "targets", lambda x: not _is_sequence(x)):
-        for pi, ti in _pairs(p, t, "a prediction", "its target", lambda x: not _is_sequence(x)):
-            diff = _as_value(pi) - ti
+    for i, (p, t) in enumerate(_pairs(preds, targets, "preds", "targets", _is_scalar)):
+        for pi, ti in _pairs(p, t, "a prediction", "its target", _is_scalar):
+            # A Value target stays one (the gradient then reaches it too).
+            if not (_is_real(ti) or isinstance(ti, Value)):
+                raise ValueError(f"mse_loss target {i} must be a number or a Value, got {ti!r}")
+            diff = _as_value(pi) - (ti if isinstance(ti, Value) else float(ti))
             errors.append(diff * diff)
     return _mean(errors)
 
@@ -58,7 +65,7 @@ def hinge_loss(scores, labels) -> Value:
     """
     losses = []
     for i, (s, y) in enumerate(_pairs(scores, labels, "scores", "labels", _is_scalar)):
-        if y not in (-1, 1) or isinstance(y, bool):
+        if not _is_real(y) or y not in (-1, 1):
             raise ValueError(f"hinge_loss labels must be -1 or +1; label {i} is {y!r}")
         losses.append((_as_value(s) * -float(y) + 1.0).relu())
     return _mean(losses)
@@ -93,6 +100,7 @@ def cross_entropy(logits, target) -> Value:
         n = len(shifted)
         if isinstance(t, bool) or not isinstance(t, Integral) or not 0 <= t < n:
             raise ValueError(f"cross_entropy target {i} must be a class index in [0, {n}), got {t!r}")
+        t = int(t)
         # log Σ exp(l_j - m) - (l_t - m): the max m cancels; the sum is >= 1, so log is safe.
         losses.append(_sum(exps).log() - shifted[t])
     return _mean(losses)
@@ -111,8 +119,9 @@ def binary_cross_entropy(prob, target) -> Value:
     """
     losses = []
     for i, (p, t) in enumerate(_pairs(prob, target, "probabilities", "targets", _is_scalar)):
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+        if not _is_real(t) or not 0.0 <= t <= 1.0:
             raise ValueError(f"binary_cross_entropy target {i} must be a number in [0, 1], got {t!r}")
+        t = float(t)
         p = _as_value(p)
         if not 0.0 <= p.data <= 1.0:
             raise ValueError(f"binary_cross_entropy probability {i} must be in [0, 1], got {p.data!r}")
@@ -156,8 +165,17 @@ def _pairs(preds, targets, preds_name: str, targets_name: str, is_sample) -> lis
     return list(zip(preds, targets))
 
 
+def _is_real(x) -> bool:
+    """A real number (NumPy's scalars included), but not a ``bool``: ``True`` is no target."""
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
 def _as_value(x) -> Value:
-    return x if isinstance(x, Value) else Value(x)
+    # Value takes only int and float: a NumPy scalar becomes a float first.
+    # Anything else (a bool, a str) still reaches Value, whose TypeError names it.
+    if isinstance(x, Value):
+        return x
+    return Value(float(x) if _is_real(x) else x)
 
 
 def _shifted_exps(logits) -> tuple[list[Value], list[Value]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
 import tempfile
 from typing import Iterator, Mapping
 
@@ -32,6 +33,8 @@ class Module:
     its entries named by position (``layers.0.neurons.1.w.0``). Attributes
     are visited in the order they were first set, so the names and their
     order are stable. Attributes starting with ``_`` are private and skipped.
+    Each module is walked once, so one that refers back to another (a child
+    holding its parent, say) is fine, and nesting may be as deep as you like.
 
     >>> from autograd import Value
     >>> class Affine(Module):
@@ -44,7 +47,7 @@ class Module:
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """Yield ``(name, parameter)`` pairs, in a fixed order; a shared parameter once."""
-        return _walk("", self, set())
+        return _walk(self)
 
     def parameters(self) -> list[Value]:
         """Every learnable ``Value`` of the module, in a fixed order."""
@@ -114,15 +117,25 @@ class Module:
         or version, or does not match the model raises ``ValueError`` naming
         the file and the problem; the model is then left unchanged.
         """
+        with open(path, "rb") as f:
+            data = f.read()
+        # Whatever the bytes are, the caller gets the ValueError promised
+        # above: not a RecursionError for '[[[[...' nested 100,000 deep, nor
+        # Python's bare complaint about an integer literal of 5,000 digits.
         try:
-            with open(path, "rb") as f:
-                document = json.loads(f.read().decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{os.fspath(path)}: not a valuegrad state file (not UTF-8 text: {e})") from None
+            document = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:  # a ValueError too: caught first
+            problem = f"not UTF-8 text: {e}"
         except json.JSONDecodeError as e:
-            raise ValueError(
-                f"{os.fspath(path)}: not a valuegrad state file (invalid or truncated JSON: {e})"
-            ) from None
+            problem = f"invalid or truncated JSON: {e}"
+        except ValueError as e:  # json's own limits, such as the digits of an int
+            problem = f"invalid JSON: {e}"
+        except RecursionError:
+            problem = "invalid JSON: nested too deeply"
+        else:
+            problem = None
+        if problem is not None:
+            raise ValueError(f"{os.fspath(path)}: not a valuegrad state file ({problem})")
         try:
             self.load_state_dict(_state_of(document))
         except ValueError as e:
@@ -130,19 +143,33 @@ class Module:
         return self
 
 
-def _walk(name: str, value, seen: set) -> Iterator[tuple[str, Value]]:
-    """The parameters in ``value`` (found under ``name``), each not in ``seen``."""
-    if isinstance(value, Value):
-        if id(value) not in seen:
-            seen.add(id(value))
+def _walk(root: Module) -> Iterator[tuple[str, Value]]:
+    """The parameters under ``root`` with their dotted names, each once, depth first.
+
+    Walked with an explicit stack, so deep nesting is no problem, and each
+    module, list or tuple is entered once (remembered by identity, as
+    PyTorch's ``named_modules`` does): a module that refers back to its
+    parent, or to itself, is not walked around forever. The order is that
+    of a recursive walk: attributes in the order they were set, then
+    entries by position; a parameter reached twice keeps its first name.
+    """
+    seen: set[int] = set()  # ids of the Values, Modules, lists and tuples met so far
+    stack: list[tuple[str, object]] = [("", root)]
+    while stack:
+        name, value = stack.pop()
+        # Any other attribute (a str, an int, a function) holds no parameters.
+        if not isinstance(value, (Value, Module, list, tuple)) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Value):
             yield name, value
-    elif isinstance(value, Module):
-        for attribute, child in vars(value).items():
-            if not attribute.startswith("_"):
-                yield from _walk(f"{name}.{attribute}" if name else attribute, child, seen)
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _walk(f"{name}.{i}", item, seen)
+            continue
+        if isinstance(value, Module):
+            children = [(key, child) for key, child in vars(value).items() if not key.startswith("_")]
+        else:
+            children = [(str(i), item) for i, item in enumerate(value)]
+        # Pushed in reverse, so they come off the stack in their own order.
+        stack.extend((f"{name}.{key}" if name else key, child) for key, child in reversed(children))
 
 
 def _state_of(document) -> dict:
@@ -151,7 +178,11 @@ def _state_of(document) -> dict:
         raise ValueError(f"not a valuegrad state file (expected \"format\": {STATE_FORMAT!r})")
     version = document.get("version")
     if version != STATE_VERSION or isinstance(version, bool):
-        raise ValueError(f"unsupported state file version {version!r} (this valuegrad reads version {STATE_VERSION})")
+        # reprlib: a hostile file's "version" may be a megabyte of text or lists nested deep.
+        raise ValueError(
+            f"unsupported state file version {reprlib.repr(version)} "
+            f"(this valuegrad reads version {STATE_VERSION})"
+        )
     if "state" not in document:
         raise ValueError("state file has no \"state\"")
     return document["state"]

@@ -20,17 +20,19 @@ from .module import Module
 from .optim import Optimizer
 
 
+# float() and int() on the targets: with a NumPy y they are NumPy scalars,
+# and comparing those gives np.bool_, not the bool these promise.
 def _hinge_correct(score, label) -> bool:
-    return (float(score) > 0.0) == (label > 0)
+    return (float(score) > 0.0) == (float(label) > 0.0)
 
 
 def _cross_entropy_correct(logits, target) -> bool:
     scores = [float(x) for x in logits]
-    return scores.index(max(scores)) == target
+    return scores.index(max(scores)) == int(target)
 
 
 def _bce_correct(prob, target) -> bool:
-    return (float(prob) > 0.5) == (target > 0.5)
+    return (float(prob) > 0.5) == (float(target) > 0.5)
 
 
 _CORRECT: dict[Callable, Callable[..., bool]] = {
@@ -137,9 +139,11 @@ def fit(
                     hits += sum(correct(p, t) for p, t in zip(preds, targets))
                 if bar is not None:
                     bar.set_postfix(loss=f"{total_loss / (b + 1):.4f}", refresh=False)
-            history["loss"].append(total_loss / len(batches))
+            # Plain floats, whatever the loss and the data returned: the
+            # history is printed, compared and dumped to JSON.
+            history["loss"].append(float(total_loss / len(batches)))
             if correct is not None:
-                history["accuracy"].append(hits / n)
+                history["accuracy"].append(float(hits / n))
             if bar is not None:
                 bar.update(1)
     finally:

@@ -95,8 +95,9 @@ HOSTILE = [
     ["x\u0085", "x=1"],
     ["x" + " + x" * 5000, "x=1"],
     ["-" * 600 + "x", "x=1"],
+    ["-o", "out.svg", "--", "-" * 6000 + "x", "x=1"],
     ["(" * 300 + "x" + ")" * 300, "x=1"],
-    ["x" + "+x" * 2000, "x=1"],
+    ["x" + "**x" * 3000, "x=1"],
     ["1" * 5000 + " * x", "x=1"],
     ["1e999 * x", "x=1"],
     # math errors: nothing printed, nothing written
@@ -178,6 +179,18 @@ def test_svg_without_graphviz_says_how_to_install_it(tmp_path):
     assert "apt-get install graphviz" in result.stderr and "brew install graphviz" in result.stderr
 
 
+def test_a_failing_dot_is_one_line(tmp_path):
+    bin_dir, out = tmp_path / "bin", tmp_path / "out"
+    bin_dir.mkdir()
+    out.mkdir()
+    fake = bin_dir / "dot"
+    fake.write_text("#!/bin/sh\necho 'Error: out of ink' >&2\necho 'really' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    result = run([*CIRCUIT, "-o", str(out / "g.svg")], tmp_path, path=bin_dir)
+    assert_failed_cleanly(result, out)
+    assert "Graphviz's dot failed: Error: out of ink really" in result.stderr
+
+
 def test_png_format(tmp_path, dot):
     assert cli.main([*CIRCUIT, "-o", str(tmp_path / "g.png")]) == 0
     assert (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -214,6 +227,47 @@ def test_output_written_atomically(tmp_path, monkeypatch, capsys, dot):
     assert out == "" and "No space left on device" in err and err.count("\n") == 1
     assert target.read_bytes() == good  # the old file is untouched
     assert [p.name for p in target.parent.iterdir()] == ["graph.svg"]  # temp file removed
+
+
+# CPython 3.12 alone builds the tree under a fixed C limit of about 3,000
+# levels, which no setting raises: there a longer chain is refused ("nested
+# too deeply", exit 2). 3.10, 3.11 and 3.13 take every chain 10,000 characters allow.
+LONG_CHAIN = pytest.mark.skipif(sys.version_info[:2] == (3, 12),
+                                reason="CPython 3.12's ast construction stops near 3,000 levels")
+
+
+@pytest.mark.parametrize("terms", [600, pytest.param(4000, marks=LONG_CHAIN)])
+def test_a_long_flat_sum_is_not_too_deep(tmp_path, terms):
+    # "x+x+...+x" is a tree as deep as the sum is long, and CPython parses it: so must we.
+    result = run(["+".join(["x"] * terms), "x=0.5"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"f = {terms // 2}\ndf/dx = {terms}\n"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["+".join(["x"] * 5000), "x=1"], "f = 5000\ndf/dx = 5000"),
+    (["*".join(["x"] * 5000), "x=1"], "f = 1\ndf/dx = 5000"),
+    (["-".join(["x"] * 5000), "x=1"], "f = -4998\ndf/dx = -4998"),
+    (["/".join(["x"] * 5000), "x=1"], "f = 1\ndf/dx = -4998"),
+    (["--", "-" * 5000 + "x", "x=3"], "f = 3\ndf/dx = 1"),
+])
+@LONG_CHAIN
+def test_the_longest_chains_within_the_length_limit(capsys, args, expected):
+    limit = sys.getrecursionlimit()
+    assert cli.main(args) == 0
+    assert capsys.readouterr() == (expected + "\n", "")
+    assert sys.getrecursionlimit() == limit  # raised for the parse only
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("(" * 300 + "x" + ")" * 300, "too many nested parentheses"),
+    ("-" * 6000 + "x", "nested too deeply"),
+    ("x" + "**x" * 3000, "nested too deeply"),  # "**" leans right: the parser recurses
+])
+def test_nesting_python_cannot_parse_exits_2_in_one_line(tmp_path, expression, message):
+    result = run(["-o", "out.svg", "--", expression, "x=1"], tmp_path)
+    assert_failed_cleanly(result, tmp_path)
+    assert message in result.stderr
 
 
 def test_failed_run_leaves_an_existing_file_alone(tmp_path):

@@ -170,3 +170,69 @@ def test_binary_cross_entropy_one_sample_and_gradient():
 def test_binary_cross_entropy_rejects_bad_input(prob, target, message):
     with pytest.raises(ValueError, match=message):
         binary_cross_entropy(prob, target)
+
+
+# -- NumPy numbers as targets (a y taken from a NumPy array) ------------------
+
+NUMPY_TARGETS = [
+    # (loss, prediction, a plain target, a NumPy dtype to make the same target of)
+    (mse_loss, Value(0.5), 2.0, "float32"),
+    (mse_loss, Value(0.5), 2.0, "float64"),
+    (mse_loss, Value(0.5), 2, "int64"),
+    (hinge_loss, Value(0.25), -1, "int64"),
+    (hinge_loss, Value(0.25), -1, "int8"),
+    (hinge_loss, Value(0.25), 1.0, "float32"),
+    (cross_entropy, [1.0, -2.0, 0.5], 2, "int64"),
+    (cross_entropy, [1.0, -2.0, 0.5], 1, "uint8"),
+    (binary_cross_entropy, Value(0.5), 1, "int64"),
+    (binary_cross_entropy, Value(0.5), 1.0, "float32"),
+    (binary_cross_entropy, Value(0.8), 0.25, "float64"),
+]
+
+
+@pytest.mark.parametrize("loss, pred, target, dtype", NUMPY_TARGETS)
+def test_numpy_targets_count_as_the_numbers_they_are(loss, pred, target, dtype):
+    np = pytest.importorskip("numpy")
+    expected = loss(pred, target).data
+    one = loss(pred, np.array(target, dtype=dtype)[()])  # a NumPy scalar, such as np.int64(1)
+    batch = loss([pred, pred], np.array([target, target], dtype=dtype))
+    assert type(one.data) is float and one.data == pytest.approx(expected, rel=1e-7)
+    assert batch.data == pytest.approx(expected, rel=1e-7)
+
+
+def test_mse_targets_may_be_values():
+    pred, target = Value(3.0), Value(1.0)
+    mse_loss(pred, target).backward()
+    assert (pred.grad, target.grad) == (4.0, -4.0)
+
+
+def test_numpy_predictions_are_numbers_too():
+    np = pytest.importorskip("numpy")
+    assert mse_loss(np.float32(3.0), 1.0).data == 4.0
+    assert cross_entropy([np.float32(1000.0), np.float64(0.0)], 0).data == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("loss, pred, target, message", [
+    (mse_loss, Value(1.0), "1.0", r"mse_loss target 0 must be a number or a Value, got '1.0'"),
+    (mse_loss, Value(1.0), None, r"got None"),
+    (mse_loss, [Value(1.0), Value(1.0)], [1.0, True], r"target 1 .* got True"),
+    (hinge_loss, Value(1.0), "1", r"label 0 is '1'"),
+    (binary_cross_entropy, Value(0.5), "1", r"got '1'"),
+    (binary_cross_entropy, Value(0.5), float("nan"), r"got nan"),
+    (cross_entropy, [1.0, 2.0], 1.5, r"got 1.5"),
+])
+def test_targets_that_are_not_numbers_are_named(loss, pred, target, message):
+    with pytest.raises(ValueError, match=message):
+        loss(pred, target)
+
+
+@pytest.mark.parametrize("loss, pred, target", [
+    (hinge_loss, Value(1.0), "bool_"),
+    (binary_cross_entropy, Value(0.5), "bool_"),
+    (cross_entropy, [1.0, 2.0], "bool_"),
+    (cross_entropy, [1.0, 2.0], "float64"),  # a class index is an integer, as in PyTorch
+])
+def test_numpy_bools_and_float_class_indices_are_refused(loss, pred, target):
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValueError, match="target|label"):
+        loss(pred, np.array(1, dtype=target)[()])

@@ -267,6 +267,50 @@ def test_your_own_module_finds_its_parameters_by_attribute():
     SGD(model.parameters(), lr=0.1)  # no duplicate to complain about
 
 
+class _Child(nn.Module):
+    def __init__(self, parent):
+        self.w = Value(1.0)
+        self.parent = parent  # refers back: parent -> child -> parent -> ...
+
+
+class _Parent(nn.Module):
+    def __init__(self):
+        self.b = Value(0.0)
+        self.child = _Child(self)
+        self.me = self
+        self.items = [Value(2.0)]
+        self.items.append(self.items)  # a list that holds itself
+
+
+def test_a_module_that_refers_back_is_walked_once(tmp_path):
+    model = _Parent()
+    names = ["b", "child.w", "items.0"]
+    assert [name for name, _ in model.named_parameters()] == names
+    assert model.parameters() == [model.b, model.child.w, model.items[0]]
+    assert model.state_dict() == {"b": 0.0, "child.w": 1.0, "items.0": 2.0}
+    model.child.w.grad = 3.0
+    model.zero_grad()
+    assert model.child.w.grad == 0.0
+    model.save(tmp_path / "cycle.json")
+    other = _Parent()
+    other.b.data = 5.0
+    assert other.load(tmp_path / "cycle.json").state_dict() == model.state_dict()
+
+
+def test_deeply_nested_modules_are_walked_without_recursion():
+    class Box(nn.Module):
+        def __init__(self, inner):
+            self.w = Value(1.0)
+            self.inner = inner
+
+    model = None
+    for _ in range(5000):
+        model = Box(model)
+    names = list(model.state_dict())
+    assert len(names) == 5000
+    assert names[0] == "w" and names[1] == "inner.w" and names[-1] == "inner." * 4999 + "w"
+
+
 def test_zero_grad_resets_every_parameter():
     model = MLP(2, [3, 1], seed=0)
     model([1.0, -1.0]).backward()
@@ -370,6 +414,12 @@ def _valid_file_text():
                  "state": _with(GOOD, b=_DROP)}).encode(), r"missing 'b'"),
     (b'{"format": "valuegrad.state_dict", "version": 1, '
      b'"state": {"w.0": 1, "w.1": 2, "b": NaN}}', r"'b' must be finite"),
+    # Hostile files: json.loads itself fails in ways other than a JSONDecodeError.
+    (b"[" * 100_000 + b"]" * 100_000, r"not a valuegrad state file \(invalid JSON: nested too deeply"),
+    (b'{"format": "valuegrad.state_dict", "version": 1, "state": {"b": ' + b"1" * 5000 + b"}}",
+     r"not a valuegrad state file \(invalid JSON: .*digits"),
+    (b'{"format": "valuegrad.state_dict", "version": ' + b"[" * 900 + b"]" * 900 + b"}",
+     r"unsupported state file version \[\[.*\.\.\..*\]\] \(this"),
 ])
 def test_load_rejects_a_bad_file_naming_it_and_changes_nothing(tmp_path, content, message):
     path = tmp_path / "bad.json"
@@ -379,6 +429,7 @@ def test_load_rejects_a_bad_file_naming_it_and_changes_nothing(tmp_path, content
     with pytest.raises(ValueError, match=message) as info:
         n.load(path)
     assert str(path) in str(info.value)
+    assert len(str(info.value)) < 400 + len(str(path))  # hostile content is not echoed whole
     assert n.state_dict() == before
 
 
@@ -476,6 +527,29 @@ def test_fit_history_has_one_loss_per_epoch_and_accuracy_for_classifiers():
     regression = fit(model, X, [[0.0, 0.0, 0.0]] * 5, mse_loss, SGD(model.parameters(), lr=0.1),
                      epochs=2, progress=False)
     assert set(regression) == {"loss"} and len(regression["loss"]) == 2
+
+
+@pytest.mark.parametrize("loss, dtype, outputs", [
+    (hinge_loss, "int64", 1), (hinge_loss, "float32", 1),
+    (nn.binary_cross_entropy, "int64", 1), (nn.binary_cross_entropy, "float32", 1),
+    (cross_entropy, "int64", 2), (mse_loss, "float32", 1),
+])
+def test_fit_history_holds_plain_floats_with_numpy_data(loss, dtype, outputs):
+    np = pytest.importorskip("numpy")
+    X = np.array(XOR_X)
+    labels = np.array([0, 1, 1, 0])
+    y = (2 * labels - 1 if loss is hinge_loss else labels).astype(dtype)
+    model = MLP(2, [4, outputs], output_activation="sigmoid" if loss is nn.binary_cross_entropy
+                else "linear", seed=0)
+    history = fit(model, X, y, loss, SGD(model.parameters(), lr=0.1), epochs=2, batch_size=3,
+                  progress=False)
+    assert set(history) == ({"loss"} if loss is mse_loss else {"loss", "accuracy"})
+    for values in history.values():
+        assert len(values) == 2 and all(type(v) is float for v in values), values
+    # ...and each prediction is judged right or wrong with a plain bool.
+    correct = nn.train._CORRECT.get(loss)
+    if correct is not None:
+        assert all(type(correct(model(x), t)) is bool for x, t in zip(X, y))
 
 
 def test_full_batch_fit_is_the_plain_loop():

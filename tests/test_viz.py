@@ -1,5 +1,6 @@
 """draw_graph: the structure of the drawn graph, real SVG renders, escaping, size limits."""
 
+import ast
 import importlib.util
 import time
 import xml.etree.ElementTree as ET
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autograd import Value, draw_graph
-from autograd.viz import MAX_LABEL_CHARS
+from autograd.viz import MAX_LABEL_CHARS, DotNotFound, RenderError, render
 
 SVG = "{http://www.w3.org/2000/svg}"
 # Everything Graphviz's SVG writer emits for our graphs; anything else
@@ -189,3 +190,47 @@ def test_make_docs_draws_both_pictures(tmp_path, dot):
                      "grad -0.5898", "grad 0.1966", "exp", "1/x"]:
         assert expected in neuron_words
     assert sorted(p.name for p in tmp_path.iterdir()) == ["circuit.svg", "sigmoid_neuron.svg"]
+
+
+# -- render: bytes in a format, Graphviz's failures as one clear exception -------
+
+
+def test_render_svg_and_png(dot):
+    svg = render(draw_graph(circuit()), "svg")
+    assert ET.fromstring(svg).tag == SVG + "svg"
+    assert render(draw_graph(circuit()), "png").startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_render_dot_is_the_source_and_needs_no_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot program to be found
+    graph = draw_graph(circuit())
+    assert render(graph, "dot") == graph.source.encode("utf-8")
+    with pytest.raises(DotNotFound, match="apt-get install graphviz.*brew install graphviz"):
+        render(graph, "svg")
+
+
+def test_render_reports_a_failing_dot_in_one_message(tmp_path, monkeypatch):
+    fake = tmp_path / "dot"
+    fake.write_text("#!/bin/sh\necho 'Error: out of\n   ink' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RenderError, match=r"^Graphviz's dot failed: Error: out of ink$") as info:
+        render(draw_graph(circuit()), "svg")
+    assert not isinstance(info.value, DotNotFound)
+
+
+def test_viz_is_the_only_module_that_imports_graphviz():
+    # DESIGN.md: everything else reaches Graphviz through viz (draw_graph, render).
+    package = Path(__file__).resolve().parent.parent / "autograd"
+    importers = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module or ""]
+            else:
+                continue
+            if any(m == "graphviz" or m.startswith("graphviz.") for m in modules):
+                importers.add(source.name)
+    assert importers == {"viz.py"}
