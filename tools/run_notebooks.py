@@ -101,7 +101,7 @@ def strip_addresses(nb: nbformat.NotebookNode) -> None:
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
     """Write ``nb`` to ``path`` via a temporary file and ``os.replace`` (nn's atomic writer)."""
-    atomic_write(path, nbformat.writes(nb).encode("utf-8"))
+    atomic_write(path, (nbformat.writes(nb) + "\n").encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
