@@ -55,8 +55,9 @@ _SYMBOLS = {
     ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
     ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not",
 }
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # ASCII: no NFKC look-alikes
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
+# Patterns for re.fullmatch (which caches them): ASCII only, so no NFKC look-alikes.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
 Operand = Value | float  # a float is a constant: a subexpression without variables
 
@@ -108,14 +109,14 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, float]:
         name, sep, text = item.partition("=")
         if not sep:
             raise UsageError(f"expected NAME=VALUE, got {_quote(item)}")
-        if not _NAME.match(name) or keyword.iskeyword(name):
+        if not re.fullmatch(_NAME, name, re.ASCII) or keyword.iskeyword(name):
             raise UsageError(f"{_quote(name)} is not a valid variable name (letters, digits, _)")
         if name in FUNCTIONS:
             raise UsageError(f"{name!r} is a function and cannot be a variable name")
         if name in values:
             raise UsageError(f"variable {name!r} is given twice")
         # float() alone would also take "nan", "inf", "1_0" and non-ASCII digits.
-        if not _NUMBER.match(text):
+        if not re.fullmatch(_NUMBER, text, re.ASCII):
             raise UsageError(f"{name}: expected a number, got {_quote(text)}")
         value = float(text)
         if not math.isfinite(value):

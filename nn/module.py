@@ -4,7 +4,7 @@ A module names each of its parameters with a dotted path, as PyTorch does
 (``"layers.0.neurons.1.w.0"``, ``"layers.0.neurons.1.b"``). ``state_dict``
 maps those names to floats, so a model's weights are plain JSON; ``save``
 writes them atomically and ``load`` reads them back, checking everything
-before it changes anything. No pickle: a state file is data, never code.
+before it changes anything. A state file is JSON data, never code.
 """
 
 from __future__ import annotations
