@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
-from typing import Iterator, Sequence
 
 from .graph import topological_order
 from .ops import FORWARD, LOCAL_GRADS

@@ -6,15 +6,15 @@ walk inlined for speed, so every one of them visits nodes in the same order
 (which matters: floating-point sums depend on the order of their terms).
 """
 
-from typing import Callable, Hashable, Iterable, TypeVar
+from __future__ import annotations
 
-Node = TypeVar("Node", bound=Hashable)
+from collections.abc import Callable, Hashable, Iterable
 
 _DONE = object()
 """Stack marker: the node below it has had all of its parents emitted."""
 
 
-def topological_order(root: Node, parents: Callable[[Node], Iterable[Node]]) -> list[Node]:
+def topological_order(root: Hashable, parents: Callable[[Hashable], Iterable[Hashable]]) -> list:
     """Every node reachable from ``root``, each one before all of its parents.
 
     ``root`` comes first, so the list is the order in which backpropagation

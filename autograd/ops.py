@@ -21,7 +21,7 @@ are for code that cannot afford a function call per node: the tape
 ``tests/test_ops.py`` checks, bit for bit, that every template computes
 exactly what its row's functions compute.
 
-Everything here is pure math and imports only :mod:`math`; the stable
+Everything here is pure math and imports only the standard library; the stable
 sigmoid is a plain function with its own tests.
 """
 
@@ -29,26 +29,25 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
 
-class Inline(NamedTuple):
+class Inline(namedtuple("Inline", "forward local_grads")):
     """A primitive as expression templates over float operands ``{0}``, ``{1}``.
 
-    ``local_grads`` holds one template per operand; the template ``"1.0"``
-    means the upstream gradient passes through unchanged (1.0 * g is g).
+    ``forward`` is one template (a str); ``local_grads`` holds one template per
+    operand; the template ``"1.0"`` means the upstream gradient passes
+    through unchanged (1.0 * g is g).
     """
 
-    forward: str
-    local_grads: tuple[str, ...]
+    __slots__ = ()
 
 
-class Primitive(NamedTuple):
-    """One operation: its forward on floats and its local-gradient rule."""
+class Primitive(namedtuple("Primitive", "forward local_grads inline", defaults=(None,))):
+    """One operation: ``forward`` on floats, its ``local_grads`` rule, and
+    optionally the same as ``Inline`` templates."""
 
-    forward: Callable[..., float]
-    local_grads: Callable[..., tuple]
-    inline: Inline | None = None
+    __slots__ = ()
 
 
 def exp(a: float) -> float:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from operator import mul
-from typing import Callable, Sequence
 
 from autograd import Value
 

@@ -24,8 +24,8 @@ gradient, and keeps every ``exp`` at most 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import Sequence
 
 from autograd import Value
 

@@ -9,12 +9,10 @@ before it changes anything. A state file is JSON data, never code.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import reprlib
-import tempfile
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from autograd import Value
 
@@ -101,6 +99,7 @@ class Module:
         with a non-finite parameter (``nan``, ``inf``) cannot be saved:
         strict JSON has no such numbers.
         """
+        import json  # here, not at the top: keeps `import nn` fast
         state = self.state_dict()
         for name, value in state.items():
             if not math.isfinite(value):
@@ -117,6 +116,7 @@ class Module:
         or version, or does not match the model raises ``ValueError`` naming
         the file and the problem; the model is then left unchanged.
         """
+        import json  # here, not at the top: keeps `import nn` fast
         with open(path, "rb") as f:
             data = f.read()
         # Whatever the bytes are, the caller gets the ValueError promised
@@ -216,6 +216,7 @@ def atomic_write(path: PathLike, data: bytes) -> None:
     it, then ``os.replace``s it over ``path``. On any failure the temporary
     file is removed and ``path`` is untouched.
     """
+    import tempfile  # here, not at the top: keeps `import nn` fast
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)

@@ -12,7 +12,7 @@ schedule.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from autograd import Value
 

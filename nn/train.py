@@ -13,7 +13,7 @@ import math
 import random
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss
 from .module import Module
