@@ -64,9 +64,17 @@ def worker_demo(impl: str, steps: int, warmup: int, gc_on: bool) -> dict:
     return {"setup": setup, "times": times, "losses": [repr(x) for x in losses]}
 
 
-def _chain_valuegrad(links: int):
-    from autograd import Value
+def _value_class(impl: str):
+    if impl == "valuegrad":
+        from autograd import Value
+    else:
+        from micrograd.engine import Value
+    return Value
 
+
+def _chain(impl: str, links: int):
+    """y = relu(y * CHAIN_FACTOR + CHAIN_SHIFT), ``links`` times, from a leaf x = 0."""
+    Value = _value_class(impl)
     x = Value(0.0)
     y = x
     for _ in range(links):
@@ -74,23 +82,12 @@ def _chain_valuegrad(links: int):
     return x, y
 
 
-def _chain_micrograd(links: int):
-    from micrograd.engine import Value
-
-    x = Value(0.0)
-    y = x
-    for _ in range(links):
-        y = (y * CHAIN_FACTOR + CHAIN_SHIFT).relu()
-    return x, y
-
-
-CHAINS = {"valuegrad": _chain_valuegrad, "micrograd": _chain_micrograd}
 
 
 def worker_chain(impl: str, links: int) -> dict:
-    CHAINS[impl](1)  # imports, outside the timing
+    _chain(impl, 1)  # imports, outside the timing
     start = time.perf_counter()
-    x, y = CHAINS[impl](links)
+    x, y = _chain(impl, links)
     built = time.perf_counter()
     try:
         y.backward()
@@ -104,7 +101,7 @@ def worker_max_depth(impl: str, hi: int) -> dict:
     """The longest chain (in links) whose backward works, by bisection."""
 
     def works(links: int) -> bool:
-        x, y = CHAINS[impl](links)
+        x, y = _chain(impl, links)
         try:
             y.backward()
         except RecursionError:
@@ -139,11 +136,11 @@ def worker_memory(impl: str, links: int) -> dict:
     import tracemalloc
 
     parents = (lambda v: v.parents) if impl == "valuegrad" else (lambda v: v._prev)
-    CHAINS[impl](10)  # import everything first, outside the measurement
+    _chain(impl, 10)  # import everything first, outside the measurement
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    x, y = CHAINS[impl](links)
+    x, y = _chain(impl, links)
     built = tracemalloc.get_traced_memory()[0] - before
     result = {"built": built}
     if impl == "valuegrad":  # micrograd's recursive backward cannot run this deep
