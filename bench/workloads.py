@@ -122,6 +122,17 @@ def _valuegrad_loss(model, params, inputs, y):
     return data_loss + reg_loss
 
 
+def _zero_grad(params) -> None:
+    for p in params:
+        p.grad = 0.0
+
+
+def _sgd(params, k: int) -> None:
+    lr = lr_at(k)
+    for p in params:
+        p.data -= lr * p.grad
+
+
 def engine_setup(weights):
     from autograd import Value
 
@@ -131,12 +142,9 @@ def engine_setup(weights):
     def step(k: int) -> float:
         inputs = [list(map(Value, xrow)) for xrow in X]
         total_loss = _valuegrad_loss(model, params, inputs, y)
-        for p in params:
-            p.grad = 0.0
+        _zero_grad(params)
         total_loss.backward()
-        lr = lr_at(k)
-        for p in params:
-            p.data -= lr * p.grad
+        _sgd(params, k)
         return total_loss.data
 
     return step
@@ -153,12 +161,9 @@ def tape_setup(weights):
 
     def step(k: int) -> float:
         loss = tape.forward()
-        for p in params:
-            p.grad = 0.0
+        _zero_grad(params)
         tape.backward()
-        lr = lr_at(k)
-        for p in params:
-            p.data -= lr * p.grad
+        _sgd(params, k)
         return loss
 
     return step

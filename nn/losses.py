@@ -128,9 +128,9 @@ def binary_cross_entropy(prob, target) -> Value:
         # A term whose weight is 0 is left out: same value, fewer nodes, no log of a clamp.
         terms = []
         if t != 0.0:
-            terms.append(p.max(_LOG_FLOOR).log() * -float(t))
+            terms.append(p.max(_LOG_FLOOR).log() * -t)
         if t != 1.0:
-            terms.append((1.0 - p).max(_LOG_FLOOR).log() * -(1.0 - float(t)))
+            terms.append((1.0 - p).max(_LOG_FLOOR).log() * -(1.0 - t))
         losses.append(_sum(terms))
     return _mean(losses)
 
