@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import keyword
 import math
 import operator
 import os
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
 from .engine import Value
+from .files import write_atomic
 
 MAX_CHARS = 10_000
 FUNCTIONS = {
@@ -309,32 +308,6 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
         raise UsageError(f"{e} (--format dot needs no Graphviz)") from None
     except RenderError as e:
         raise UsageError(str(e)) from None
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` all at once: a reader sees the old file or the new one.
-
-    Missing parent directories are created. The bytes go to a temporary file
-    in the same directory, which then replaces ``path`` (``os.replace`` is
-    atomic within a file system); on any failure the temporary file is removed.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    prefix = "." + os.path.basename(path) + "."  # hidden, and next to the target
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _format_number(x: float) -> str:

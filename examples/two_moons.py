@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 from autograd import no_grad  # noqa: E402
 from nn import MLP, Adam, fit, hinge_loss  # noqa: E402
-from nn.module import atomic_write  # noqa: E402
+from autograd.files import write_atomic  # noqa: E402
 
 SEED = 1
 EPOCHS = 50
@@ -91,7 +91,7 @@ def plot_decision_boundary(model: MLP, X: list, y: list, path: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

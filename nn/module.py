@@ -15,6 +15,7 @@ import reprlib
 from collections.abc import Iterator, Mapping
 
 from autograd import Value
+from autograd.files import write_atomic
 
 PathLike = str | os.PathLike
 
@@ -105,7 +106,7 @@ class Module:
             if not math.isfinite(value):
                 raise ValueError(f"cannot save: parameter {name!r} is {value!r}")
         document = {"format": STATE_FORMAT, "version": STATE_VERSION, "state": state}
-        atomic_write(path, json.dumps(document, indent=1, allow_nan=False).encode("utf-8"))
+        write_atomic(path, json.dumps(document, indent=1, allow_nan=False).encode("utf-8"))
 
     def load(self, path: PathLike) -> Module:
         """Load parameters saved by ``save`` into this model, and return it.
@@ -206,56 +207,3 @@ def _some(names: list, limit: int = 5) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return f"{shown}{more}"
-
-
-def atomic_write(path: PathLike, data: bytes) -> None:
-    """Replace the file at ``path`` by ``data``, all at once or not at all.
-
-    Writes a temporary file in the same directory (so the final rename
-    stays within one file system, where it is atomic), flushes and fsyncs
-    it, then ``os.replace``s it over ``path``. On any failure the temporary
-    file is removed and ``path`` is untouched.
-    """
-    import tempfile  # here, not at the top: keeps `import nn` fast
-    path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600): give it the mode of the file
-        # it replaces, or the one a new file would get.
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _mode_for(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)  # reading the umask means setting it: put it straight back
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable on POSIX; not possible (nor needed) everywhere.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -14,7 +14,7 @@ import os
 import sys
 
 from autograd import Value, draw_graph
-from autograd.__main__ import write_atomic
+from autograd.files import write_atomic
 
 
 def circuit() -> Value:

@@ -30,7 +30,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets import default
 
-from nn.module import atomic_write
+from autograd.files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -101,7 +101,7 @@ def strip_addresses(nb: nbformat.NotebookNode) -> None:
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
     """Write ``nb`` to ``path`` via a temporary file and ``os.replace`` (nn's atomic writer)."""
-    atomic_write(path, (nbformat.writes(nb) + "\n").encode("utf-8"))
+    write_atomic(path, (nbformat.writes(nb) + "\n").encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
