@@ -22,13 +22,22 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from operator import mul
+from typing import TYPE_CHECKING
 
 from autograd import Value
 
 from .module import Module
 
+if TYPE_CHECKING:  # for the annotations only: nn never needs PyTorch to import
+    import torch
+
 Number = int | float
 Input = Sequence[Value | Number]
+
+LEAKY_RELU_SLOPE = 0.01
+"""The negative slope of ``"leaky_relu"`` (PyTorch's default)."""
+ELU_ALPHA = 1.0
+"""The ``alpha`` of ``"elu"`` (PyTorch's default)."""
 
 _ACTIVATIONS: dict[str, Callable[[Value, Value | None], Value]] = {
     # Each takes the pre-activation and the neuron's learnable slope (None
@@ -36,8 +45,8 @@ _ACTIVATIONS: dict[str, Callable[[Value, Value | None], Value]] = {
     "relu": lambda v, alpha: v.relu(),
     "tanh": lambda v, alpha: v.tanh(),
     "sigmoid": lambda v, alpha: v.sigmoid(),
-    "leaky_relu": lambda v, alpha: v.leaky_relu(0.01),
-    "elu": lambda v, alpha: v.elu(1.0),
+    "leaky_relu": lambda v, alpha: v.leaky_relu(LEAKY_RELU_SLOPE),
+    "elu": lambda v, alpha: v.elu(ELU_ALPHA),
     "prelu": lambda v, alpha: v.leaky_relu(alpha),
     "linear": lambda v, alpha: v,
 }
@@ -167,6 +176,47 @@ class MLP(Module):
         for layer in self.layers:
             x = layer(x)
         return x[0] if len(x) == 1 else x
+
+    def to_torch(self) -> torch.nn.Sequential:
+        """This network as a float64 ``torch.nn.Sequential`` with the same weights.
+
+        Each layer is a ``torch.nn.Linear(nin, nout)`` (``weight[j][i]`` is
+        neuron j's ``w[i]``, ``bias[j]`` its ``b``) and its activation's
+        module: ``ReLU``, ``Tanh``, ``Sigmoid``, ``LeakyReLU(0.01)``,
+        ``ELU(1.0)``, ``PReLU(num_parameters=nout)`` holding the neurons'
+        slopes, or nothing for ``"linear"``. Its outputs agree with this
+        network's to about 1e-15. Feed it a batch, shape ``(N, nin)``: a
+        PReLU of several slopes needs the batch dimension. Torch's random
+        state is left untouched. Needs PyTorch (``pip install torch``);
+        without it, ``ImportError`` says so.
+        """
+        from .interop import to_torch  # here, not at the top: PyTorch loads only when asked
+
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module: torch.nn.Module) -> MLP:
+        """A new MLP with the layers and weights of a PyTorch ``module``.
+
+        ``module`` is a ``torch.nn.Sequential`` such as ``to_torch`` makes (or
+        a single ``Linear``): each ``Linear`` (with a bias) optionally
+        followed by one activation module of the ones ``to_torch`` uses, and
+        ``Identity`` anywhere (it computes nothing). A ``PReLU`` with one
+        shared slope is accepted: every neuron of its layer gets that slope
+        (the same function; in the MLP the slopes then train apart). Weights
+        are read as float64, whatever the module's dtype or device.
+
+        Anything an MLP cannot express raises ``ValueError`` naming the
+        module's index and type in the Sequential: another module (a
+        ``Conv1d``, ``Dropout``, a nested ``Sequential``), a ``Linear``
+        without bias, a ``LeakyReLU`` or ``ELU`` with another slope, two
+        activations in a row, sizes that do not chain, hidden layers with
+        different activations (an MLP has one hidden activation and one
+        output activation). Needs PyTorch (``pip install torch``).
+        """
+        from .interop import from_torch  # here, not at the top: PyTorch loads only when asked
+
+        return from_torch(cls, module)
 
     def __repr__(self) -> str:
         sizes = [len(layer.neurons) for layer in self.layers]

@@ -1,0 +1,219 @@
+"""The bridge to PyTorch: an ``MLP`` as a ``torch.nn.Sequential``, and back.
+
+``MLP.to_torch()`` and ``MLP.from_torch(module)`` call the two functions
+here. Each ``Layer(nin, nout, activation)`` becomes ``torch.nn.Linear(nin,
+nout)`` (``weight[j][i]`` is neuron j's ``w[i]``, ``bias[j]`` its ``b``)
+followed by its activation's module, all in float64:
+
+==============  ==========================================================
+``relu``        ``ReLU()``
+``tanh``        ``Tanh()``
+``sigmoid``     ``Sigmoid()``
+``leaky_relu``  ``LeakyReLU(0.01)``
+``elu``         ``ELU(1.0)``
+``prelu``       ``PReLU(num_parameters=nout)``, weight[j] = neuron j's ``alpha``
+``linear``      nothing: the ``Linear`` alone
+==============  ==========================================================
+
+PyTorch is imported inside the two functions, never at the top, and this
+module is imported only when they are called: ``import nn`` stays fast and
+needs no PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .layers import ELU_ALPHA, LEAKY_RELU_SLOPE
+
+_FIXED_ACTIVATIONS = [
+    # nn's name, the torch.nn module, and its one setting that must match (if any).
+    ("relu", "ReLU", None),
+    ("tanh", "Tanh", None),
+    ("sigmoid", "Sigmoid", None),
+    ("leaky_relu", "LeakyReLU", ("negative_slope", LEAKY_RELU_SLOPE)),
+    ("elu", "ELU", ("alpha", ELU_ALPHA)),
+]
+"""The activations without parameters, both ways; ``prelu`` and ``linear`` are handled apart."""
+
+_UNDERSTOOD = "Linear (with bias), Identity, ReLU, Tanh, Sigmoid, LeakyReLU(0.01), ELU(1.0), PReLU"
+
+
+def _import_torch(caller: str) -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError(f"{caller} needs PyTorch, which is not installed: pip install torch") from e
+    return torch
+
+
+def to_torch(mlp) -> Any:
+    """``mlp`` as a float64 ``torch.nn.Sequential`` (see the module docstring)."""
+    torch = _import_torch("MLP.to_torch()")
+    modules = []
+    for layer in mlp.layers:
+        neurons = layer.neurons
+        # skip_init: no random initialisation, so torch's global RNG is left as it was.
+        linear = torch.nn.utils.skip_init(
+            torch.nn.Linear, len(neurons[0].w), len(neurons), dtype=torch.float64
+        )
+        _copy_into(torch, linear.weight, [[w.data for w in n.w] for n in neurons])
+        _copy_into(torch, linear.bias, [n.b.data for n in neurons])
+        modules.append(linear)
+        activation = neurons[0].activation
+        if activation == "prelu":
+            prelu = torch.nn.PReLU(num_parameters=len(neurons), dtype=torch.float64)
+            _copy_into(torch, prelu.weight, [n.alpha.data for n in neurons])
+            modules.append(prelu)
+        elif activation != "linear":
+            modules.append(_fixed_activation_module(torch, activation))
+    return torch.nn.Sequential(*modules)
+
+
+def _copy_into(torch, parameter, values: list) -> None:
+    with torch.no_grad():
+        parameter.copy_(torch.tensor(values, dtype=torch.float64))
+
+
+def _fixed_activation_module(torch, name: str):
+    for nn_name, module_name, setting in _FIXED_ACTIVATIONS:
+        if nn_name == name:
+            module = getattr(torch.nn, module_name)
+            return module() if setting is None else module(**dict([setting]))
+    raise AssertionError(f"activation {name!r} has no PyTorch module")  # every name is in the table
+
+
+@dataclass
+class _Block:
+    """One ``Layer`` to be: a ``Linear`` and what follows it."""
+
+    linear: Any
+    where: str  # "layer 2 (Linear)": the Linear's place in the Sequential
+    activation: str = "linear"
+    activation_where: str | None = None  # the activation module's place, once one is seen
+    slopes: list[float] | None = None  # PReLU's, one per neuron
+
+
+def from_torch(cls, module):
+    """A new ``cls`` (an ``MLP``) with the layers and weights of ``module``.
+
+    ``module`` is a ``torch.nn.Sequential`` (or a single ``Linear``); see
+    ``MLP.from_torch`` for what it may hold. Anything an ``MLP`` cannot
+    express raises ``ValueError`` naming the module's index and type.
+    """
+    torch = _import_torch("MLP.from_torch()")
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"MLP.from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(module, torch.nn.Linear):
+        module = torch.nn.Sequential(module)
+    if not isinstance(module, torch.nn.Sequential):
+        raise ValueError(
+            "MLP.from_torch expects a torch.nn.Sequential of Linear and activation modules, "
+            f"got {type(module).__name__}"
+        )
+    blocks = _read_blocks(torch, module)
+    hidden = blocks[:-1]
+    for block in hidden[1:]:
+        if block.activation != hidden[0].activation:
+            raise ValueError(
+                f"{block.activation_where or block.where}: hidden activation {block.activation!r} "
+                f"differs from {hidden[0].activation!r} of the first hidden layer; "
+                "an nn.MLP has one activation for all its hidden layers"
+            )
+    # Every weight is overwritten below: the seed only spares the OS's entropy.
+    settings = {"activation": hidden[0].activation} if hidden else {}
+    mlp = cls(
+        blocks[0].linear.in_features,
+        [block.linear.out_features for block in blocks],
+        output_activation=blocks[-1].activation,
+        seed=0,
+        **settings,
+    )
+    for layer, block in zip(mlp.layers, blocks):
+        weight = _floats(torch, block.linear.weight)
+        bias = _floats(torch, block.linear.bias)
+        for j, neuron in enumerate(layer.neurons):
+            for w, value in zip(neuron.w, weight[j]):
+                w.data = value
+            neuron.b.data = bias[j]
+            if block.slopes is not None:
+                neuron.alpha.data = block.slopes[j]
+    return mlp
+
+
+def _read_blocks(torch, sequential) -> list[_Block]:
+    """Group the modules into ``Linear`` + activation blocks, checking each one."""
+    blocks: list[_Block] = []
+    for index, child in enumerate(sequential):
+        where = f"layer {index} ({type(child).__name__})"
+        if isinstance(child, torch.nn.Identity):
+            continue  # computes nothing: dropping it changes nothing
+        if isinstance(child, torch.nn.Linear):
+            _check_linear(torch, child, where, blocks[-1] if blocks else None)
+            blocks.append(_Block(child, where))
+            continue
+        name = _activation_name(torch, child, where)
+        if not blocks:
+            raise ValueError(f"{where}: an activation must follow a Linear layer, and this one comes first")
+        block = blocks[-1]
+        if block.activation_where is not None:
+            raise ValueError(
+                f"{where}: two activations in a row (after {block.activation_where}); "
+                "an nn.MLP layer applies one activation"
+            )
+        block.activation, block.activation_where = name, where
+        if name == "prelu":
+            block.slopes = _prelu_slopes(torch, child, where, block.linear.out_features)
+    if not blocks:
+        raise ValueError("MLP.from_torch: the Sequential has no Linear layer")
+    return blocks
+
+
+def _check_linear(torch, linear, where: str, previous: _Block | None) -> None:
+    if torch.nn.parameter.is_lazy(linear.weight):
+        raise ValueError(f"{where}: a lazy Linear whose size is not known yet (run it once first)")
+    if linear.bias is None:
+        raise ValueError(f"{where}: a Linear without bias; every nn.Neuron has a bias")
+    if linear.weight.is_complex():
+        raise ValueError(f"{where}: complex weights ({linear.weight.dtype}); an nn.MLP is real")
+    if previous is not None and linear.in_features != previous.linear.out_features:
+        raise ValueError(
+            f"{where}: takes {linear.in_features} inputs, but {previous.where} "
+            f"gives {previous.linear.out_features}"
+        )
+
+
+def _activation_name(torch, module, where: str) -> str:
+    """nn's name for the activation ``module``, or ``ValueError`` if it has none."""
+    if isinstance(module, torch.nn.PReLU):
+        return "prelu"
+    for name, module_name, setting in _FIXED_ACTIVATIONS:
+        if isinstance(module, getattr(torch.nn, module_name)):
+            if setting is not None and getattr(module, setting[0]) != setting[1]:
+                raise ValueError(
+                    f"{where}: {setting[0]}={getattr(module, setting[0])!r}, but nn's {name!r} "
+                    f"has {setting[0]}={setting[1]!r}"
+                )
+            return name
+    raise ValueError(
+        f"{where}: an nn.MLP cannot express a {type(module).__name__}; it understands {_UNDERSTOOD}"
+    )
+
+
+def _prelu_slopes(torch, prelu, where: str, nout: int) -> list[float]:
+    """One slope per neuron: PReLU's own, or its single shared slope for each."""
+    slopes = _floats(torch, prelu.weight)
+    if len(slopes) == nout:
+        return slopes
+    if len(slopes) == 1:
+        return slopes * nout
+    raise ValueError(
+        f"{where}: {len(slopes)} slopes (num_parameters), but the Linear before it has "
+        f"{nout} outputs; expected {nout} (or 1, shared)"
+    )
+
+
+def _floats(torch, tensor) -> list:
+    """A tensor's values as (nested lists of) Python floats, whatever its dtype or device."""
+    return tensor.detach().to(device="cpu", dtype=torch.float64).tolist()
