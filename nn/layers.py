@@ -185,10 +185,10 @@ class MLP(Module):
         module: ``ReLU``, ``Tanh``, ``Sigmoid``, ``LeakyReLU(0.01)``,
         ``ELU(1.0)``, ``PReLU(num_parameters=nout)`` holding the neurons'
         slopes, or nothing for ``"linear"``. Its outputs agree with this
-        network's to about 1e-15. Feed it a batch, shape ``(N, nin)``: a
-        PReLU of several slopes needs the batch dimension. Torch's random
-        state is left untouched. Needs PyTorch (``pip install torch``);
-        without it, ``ImportError`` says so.
+        network's to 1e-12 (they differ by rounding only). Feed it a batch,
+        shape ``(N, nin)``: a PReLU of several slopes needs the batch
+        dimension. Torch's random state is left untouched. Needs PyTorch
+        (``pip install torch``); without it, ``ImportError`` says so.
         """
         from .interop import to_torch  # here, not at the top: PyTorch loads only when asked
 
