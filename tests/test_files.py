@@ -93,13 +93,3 @@ def test_refuses_to_replace_what_is_not_a_regular_file(tmp_path, make, kind):
     if kind == "a symbolic link" and (tmp_path / "target.svg").exists():
         assert (tmp_path / "target.svg").read_bytes() == b"target"
 
-
-def test_nn_save_refuses_a_symlink_too(tmp_path):
-    import nn
-
-    (tmp_path / "real.json").write_bytes(b"{}")
-    (tmp_path / "model.json").symlink_to("real.json")
-    with pytest.raises(NotARegularFile, match="symbolic link"):
-        nn.MLP(1, [1], seed=0).save(tmp_path / "model.json")
-    assert (tmp_path / "model.json").is_symlink()
-    assert (tmp_path / "real.json").read_bytes() == b"{}"
