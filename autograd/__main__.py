@@ -12,6 +12,13 @@ parentheses, and the calls ``exp log tanh relu sigmoid`` of one argument and
 ``max`` of two) before anything is evaluated; it is then evaluated by walking
 the tree, never by ``eval``. Any mistake exits with status 2 and one line on
 stderr, having printed and written nothing.
+
+The expression is ASCII (as ``NAME=VALUE`` is): Python would read the
+look-alike ``ｘ`` as ``x`` and ``ℯxp`` as ``exp``, so any other character is
+refused, by name and column. The output is called ``f``, or ``g``, ``h``,
+``f_``, ... when a variable has that name. ``-o -`` writes the picture to
+standard output and the value and gradients to standard error, so that
+standard output holds the picture alone.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NoReturn
 
 from .engine import Value
@@ -49,6 +56,8 @@ BINARY = {
 }
 UNARY = {ast.USub: operator.neg, ast.UAdd: lambda a: a}  # Value has no __pos__
 FORMATS = ("svg", "dot", "png")
+STDOUT = "-"  # -o - : the picture to standard output
+_SPACE = " \t\n\r\f"  # around the expression: fine (Python would call leading ones an indent)
 # Spelled out to the user when they use an operator we do not have.
 _SYMBOLS = {
     ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
@@ -95,7 +104,8 @@ def _arguments() -> _Parser:
     parser.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                         help="a finite number for each variable of the expression")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write the graph here (nothing is written without -o)")
+                        help="write the graph here (nothing is written without -o); "
+                        "- writes it to stdout, and the numbers to stderr")
     parser.add_argument("--format", choices=FORMATS,
                         help="default: from FILE's suffix (.dot, .gv, .png), else svg")
     return parser
@@ -136,6 +146,11 @@ def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
     """
     if len(text) > MAX_CHARS:
         raise UsageError(f"the expression is {len(text)} characters long, more than {MAX_CHARS}")
+    if not text.isascii():
+        column, char = next((i, c) for i, c in enumerate(text, 1) if not c.isascii())
+        # repr, not _quote: repr already escapes what is not printable, once.
+        raise UsageError(f"non-ASCII character {char!r} (U+{ord(char):04X}) at column {column} "
+                         "(only ASCII is allowed: a look-alike would pass for a letter)")
     tree = _parse(text)
     used = set()
     stack = [tree.body]  # an explicit stack: a tree of any depth is checked without recursion
@@ -155,7 +170,22 @@ def parse_expression(text: str, names: Sequence[str]) -> ast.Expression:
 
 
 def _parse(text: str) -> ast.Expression:
-    """``ast.parse(text, mode="eval")``, with every way it can refuse ``text`` as a ``UsageError``."""
+    """``ast.parse(text, mode="eval")``, with every way it can refuse ``text`` as a ``UsageError``.
+
+    Whitespace around ``text`` is dropped first; the nodes' columns still
+    count from the start of ``text`` as given.
+    """
+    tree = _parse_stripped(text.strip(_SPACE))
+    lead = text[: len(text) - len(text.lstrip(_SPACE))]
+    shift = len(lead) - (lead.rfind("\n") + 1)  # the leading spaces on the first node's line
+    if shift:
+        for node in ast.walk(tree):  # iterative: fine at any depth
+            if getattr(node, "lineno", None) == 1:
+                node.col_offset += shift
+    return tree
+
+
+def _parse_stripped(text: str) -> ast.Expression:
     old_limit = sys.getrecursionlimit()
     try:
         with warnings.catch_warnings():
@@ -205,7 +235,12 @@ def _checked_children(node: ast.AST) -> list[ast.AST]:
         return [node.left, node.right] if isinstance(node, ast.BinOp) else [node.operand]
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Attribute):
-            raise UsageError(f"methods are not allowed{_where(node)} (write exp(x), not x.exp())")
+            method = node.func.attr
+            if method not in FUNCTIONS:  # __import__('os').system(...), say: no method hint
+                raise UsageError(f"attribute access (.) is not allowed{_where(node)}")
+            call, on_x = ("(x)", "()") if FUNCTIONS[method][0] == 1 else ("(x, y)", "(y)")
+            raise UsageError(f"methods are not allowed{_where(node)} "
+                             f"(write {method}{call}, not x.{method}{on_x})")
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             called = f"{_quote(node.func.id)} " if isinstance(node.func, ast.Name) else ""
             raise UsageError(
@@ -290,8 +325,20 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dic
     if not isinstance(out, Value):  # no variables at all: still a (one-node) graph
         out = Value(out)
     if not out.label:  # the expression may be a lone variable: keep its name
-        out.label = "f"
+        out.label = output_name(values)
     return out, variables
+
+
+def output_name(variables: Collection[str]) -> str:
+    """What the report and the graph call the expression's value: ``f``, as the textbook does.
+
+    Unless a variable is called ``f`` ("df/df" would be nonsense): then the
+    first of ``g``, ``h``, ``f_``, ``f__``, ... that no variable is called.
+    """
+    name = next((n for n in "fgh" if n not in variables), "f_")
+    while name in variables:
+        name += "_"
+    return name
 
 
 def _graph_bytes(out: Value, fmt: str) -> bytes:
@@ -314,8 +361,12 @@ def _format_number(x: float) -> str:
     return format(x + 0.0, ".12g")  # + 0.0 turns -0.0 into 0.0
 
 
-def run(argv: Sequence[str]) -> str:
-    """Do everything ``main`` does short of printing: return the report, or raise ``UsageError``."""
+def run(argv: Sequence[str]) -> tuple[str, bytes | None]:
+    """Do everything ``main`` does short of printing, or raise ``UsageError``.
+
+    Returns the report (the value and the gradients) and, with ``-o -``, the
+    picture for standard output (else ``None``: a picture goes to its file here).
+    """
     args = _arguments().parse_args(list(argv))
     values = parse_assignments(args.assignments)
     tree = parse_expression(args.expression, list(values))
@@ -325,6 +376,8 @@ def run(argv: Sequence[str]) -> str:
         fmt = {".dot": "dot", ".gv": "dot", ".png": "png"}.get(suffix, "svg")
     if fmt is not None and args.output is None:
         raise UsageError("--format needs -o FILE")
+    if args.output == STDOUT and fmt == "png" and sys.stdout.isatty():
+        raise UsageError("not writing PNG to a terminal: redirect it (-o - > graph.png)")
     try:
         out, variables = evaluate(tree, values)
         out.backward()
@@ -333,29 +386,50 @@ def run(argv: Sequence[str]) -> str:
     grads = {name: v.grad for name, v in variables.items()}
     if not all(map(math.isfinite, [out.data, *grads.values()])):
         raise UsageError("cannot evaluate: the result or a gradient is not a finite number")
-    if args.output is not None:
-        data = _graph_bytes(out, fmt)
-        try:
-            write_atomic(args.output, data)
-        except OSError as e:
-            raise UsageError(f"cannot write {_quote(args.output)}: {e.strerror or e}") from None
-    lines = [f"f = {_format_number(out.data)}"]
-    lines += [f"df/d{name} = {_format_number(g)}" for name, g in grads.items()]
-    return "\n".join(lines)
+    f = output_name(values)
+    lines = [f"{f} = {_format_number(out.data)}"]
+    lines += [f"d{f}/d{name} = {_format_number(g)}" for name, g in grads.items()]
+    report = "\n".join(lines)
+    if args.output is None:
+        return report, None
+    image = _graph_bytes(out, fmt)
+    if args.output == STDOUT:
+        return report, image
+    try:
+        write_atomic(args.output, image)
+    except OSError as e:  # strerror alone: the message names the path already
+        raise UsageError(f"cannot write {_quote(args.output)}: {e.strerror or e}") from None
+    return report, None
+
+
+def _write_to_stdout(data: bytes) -> None:
+    """``data`` on standard output as bytes; ``UsageError`` if it will not take them."""
+    stream = getattr(sys.stdout, "buffer", None)  # a text-only stdout (io.StringIO) has none
+    if stream is None:
+        raise UsageError("standard output takes no bytes here: use -o FILE")
+    try:
+        stream.write(data)
+        stream.flush()
+    except OSError as e:  # a closed pipe (| head -c 0), a full disk
+        raise UsageError(f"cannot write to standard output: {e.strerror or e}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    0: the value and gradients were printed (and the graph written with -o).
-    2: a one-line error on stderr; nothing printed on stdout, no file written.
+    0: the value and gradients were printed (and the graph written with -o);
+       with ``-o -``, the graph on stdout, then the value and gradients on stderr.
+    2: a one-line error on stderr; nothing printed on stdout, no file written
+       (with ``-o -``, unless standard output itself failed mid-picture).
     """
     try:
-        report = run(sys.argv[1:] if argv is None else argv)
+        report, image = run(sys.argv[1:] if argv is None else argv)
+        if image is not None:
+            _write_to_stdout(image)
     except UsageError as e:
         print(f"autograd: error: {one_line(e)}", file=sys.stderr)
         return 2
-    print(report)
+    print(report, file=sys.stdout if image is None else sys.stderr)
     return 0
 
 

@@ -4,13 +4,35 @@ Both packages write through :func:`write_atomic`: the command line's SVG,
 ``nn``'s model files, the HTML player, the tools that store notebooks and
 pictures. It is public (``from autograd.files import write_atomic``) so that
 ``nn`` and the tools need no private name.
+
+It creates no directory, and it replaces only a regular file: a symbolic
+link (even a dangling one), a directory, a FIFO, a socket or a device at the
+path is refused with :class:`NotARegularFile` and left as it is. (Renaming a
+file over a symlink would silently cut the link; over ``/dev/null``, as
+root, would replace the device.)
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 PathLike = str | os.PathLike
+
+
+class NotARegularFile(OSError):
+    """``write_atomic`` will not replace ``filename``: it is a symlink, a directory, a FIFO, ...
+
+    An ``OSError`` (so ``except OSError`` catches it) whose ``strerror``
+    says what the path is, and whose message names the path.
+    """
+
+    def __init__(self, filename: str, kind: str) -> None:
+        super().__init__(None, f"it is {kind}, not a regular file (not replaced)", filename)
+
+    def __str__(self) -> str:
+        return f"{self.filename!r}: {self.strerror}"
 
 
 def write_atomic(path: PathLike, data: bytes) -> None:
@@ -22,10 +44,17 @@ def write_atomic(path: PathLike, data: bytes) -> None:
     any failure the temporary file is removed and ``path`` is untouched.
     The new file gets the mode of the file it replaces, or the one a new
     file would get under the umask.
+
+    Checked first, each an ``OSError`` naming ``path``: a path ending in
+    ``/`` (``IsADirectoryError``), a missing directory (``FileNotFoundError``:
+    none is created), a parent that is not a directory
+    (``NotADirectoryError``), and anything at ``path`` but a regular file
+    (:class:`NotARegularFile`).
     """
     import tempfile  # here, not at the top: keeps `import autograd` fast
 
     path = os.fspath(path)
+    _check_target(path)
     directory, name = os.path.split(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
@@ -44,6 +73,34 @@ def write_atomic(path: PathLike, data: bytes) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _check_target(path: str) -> None:
+    """Refuse, before writing anything, a path ``write_atomic`` must not (or cannot) replace."""
+    if path.endswith(("/", os.sep)) or (os.altsep and path.endswith(os.altsep)):
+        raise IsADirectoryError(errno.EISDIR, "the name ends in '/': give a file name", path)
+    parent = os.path.dirname(path) or "."
+    try:
+        mode = os.lstat(path).st_mode  # lstat: a symlink itself, not what it points to
+    except FileNotFoundError:
+        if os.path.isdir(parent):
+            return  # a new file
+        raise FileNotFoundError(
+            errno.ENOENT, f"the directory {parent!r} does not exist (none is created)", path
+        ) from None
+    except NotADirectoryError:
+        raise NotADirectoryError(errno.ENOTDIR, f"{parent!r} is not a directory", path) from None
+    if not stat.S_ISREG(mode):
+        raise NotARegularFile(path, _kind(path, mode))
+
+
+def _kind(path: str, mode: int) -> str:
+    """What the thing at ``path`` is, in words, for an error message."""
+    if stat.S_ISLNK(mode):
+        return f"a symbolic link (to {os.readlink(path)!r})"
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO (named pipe)",
+             stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+    return next((kind for test, kind in kinds.items() if test(mode)), "a special file")
 
 
 def _mode_for(path: str) -> int:

@@ -13,6 +13,7 @@ import math
 import os
 import reprlib
 from collections.abc import Iterator, Mapping
+from numbers import Real
 
 from autograd import Value
 from autograd.files import write_atomic
@@ -70,9 +71,10 @@ class Module:
         """Set every parameter from ``state`` (as made by ``state_dict``).
 
         Everything is checked first: the names must be exactly this model's
-        (none missing, none extra) and every value a finite ``int`` or
-        ``float`` (not a ``bool``). On any mismatch a ``ValueError`` names
-        the problem and the model is left unchanged.
+        (none missing, none extra) and every value a finite real number: an
+        ``int``, a ``float`` or a NumPy scalar such as ``np.float32`` (not a
+        ``bool``, not complex). On any mismatch a ``ValueError`` names the
+        problem and the model is left unchanged.
         """
         if not isinstance(state, Mapping):
             raise ValueError(f"a state dict must be a mapping of names to numbers, got {type(state).__name__}")
@@ -190,9 +192,11 @@ def _state_of(document) -> dict:
 
 
 def _parameter_value(name: str, value) -> float:
-    """``value`` as a float if it is a finite int or float, else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"parameter {name!r} must be an int or a float, got {type(value).__name__}")
+    """``value`` as a float if it is a finite real number, else ``ValueError``."""
+    # numbers.Real: int, float and NumPy's scalars (np.float32 is no float), as the losses take.
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"parameter {name!r} must be a real number (int, float, NumPy scalar), "
+                         f"got {type(value).__name__}")
     try:
         value = float(value)
     except OverflowError:  # an int too large for a float

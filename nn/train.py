@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import math
 import random
+import reprlib
 import sys
 import time
 from collections.abc import Callable, Sequence
+from numbers import Real
 
-from .losses import binary_cross_entropy, cross_entropy, hinge_loss
+from autograd import Value
+
+from .losses import _is_sequence, binary_cross_entropy, cross_entropy, hinge_loss
 from .module import Module
 from .optim import Optimizer
 
@@ -77,6 +81,15 @@ def fit(
     replay. (Constants taken from the data when the graph was built, such as
     the max subtracted in ``cross_entropy``, stay as they were: still exact.)
 
+    The data are checked once before training. A sample of ``X`` that is
+    not a list (or array) of numbers, or a feature or target that is not a
+    number (a ``str``, ``None``, a ``bool``), raises ``TypeError``; a
+    ``nan`` or infinite one raises ``ValueError``. Both name the sample (and
+    the feature or output), as in ``X[3][1] (sample 3, feature 1) is nan``.
+    A number is an ``int``, a ``float``, a NumPy scalar or a ``Value``;
+    whether a target suits the loss (a label of ±1, a class index) is the
+    loss's to check.
+
     A loss that is no longer finite (inf or nan: training diverged) raises
     ``FloatingPointError`` naming the epoch and batch, before that step's
     update, so the parameters keep their last finite values.
@@ -89,6 +102,7 @@ def fit(
     True
     """
     _check_args(X, y, epochs, batch_size)
+    _check_data(X, y)
     n = len(X)
     size = n if batch_size is None else min(batch_size, n)
     rng = random.Random(seed)
@@ -163,6 +177,39 @@ def _check_args(X, y, epochs, batch_size) -> None:
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
     if len(X) == 0:
         raise ValueError("X is empty")
+
+
+def _check_data(X, y) -> None:
+    # One pass before training: bad data would otherwise surface as a
+    # TypeError deep in the engine, or as nan taken for divergence.
+    for i, sample in enumerate(X):
+        if not _is_sequence(sample):
+            raise TypeError(f"fit: X[{i}] (sample {i}) must be a list of numbers, "
+                            f"got {type(sample).__name__}")
+        for j, feature in enumerate(sample):
+            # A finite float (NumPy's float64 is one) passes at once; anything
+            # else gets the full check, and the message is built only then.
+            if not (isinstance(feature, float) and math.isfinite(feature)):
+                _check_number(feature, f"X[{i}][{j}] (sample {i}, feature {j})")
+    for i, target in enumerate(y):
+        if _is_sequence(target):  # one target per output
+            for j, t in enumerate(target):
+                _check_number(t, f"y[{i}][{j}] (sample {i}, output {j})")
+        else:
+            _check_number(target, f"y[{i}] (sample {i})")
+
+
+def _check_number(x, where: str) -> None:
+    """``TypeError`` if ``x`` is not a number (or a ``Value``), ``ValueError`` if not finite."""
+    number = x.data if isinstance(x, Value) else x
+    if isinstance(number, bool) or not isinstance(number, Real):
+        raise TypeError(f"fit: {where} is a {type(x).__name__} ({reprlib.repr(x)}), not a number")
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"fit: {where} is too large for a float") from None
+    if not finite:
+        raise ValueError(f"fit: {where} is {float(number)}: the data must be finite")
 
 
 def _batches(n: int, size: int, rng: random.Random) -> list[list[int]]:

@@ -116,6 +116,12 @@ HOSTILE = [
     ["x", "x=1", "-o"],
     ["x", "x=1", "-o", "."],
     ["x", "x=1", "-o", "out.svg/"],
+    ["x", "x=1", "-o", "n1/n2/n3/"],
+    ["x", "x=1", "-o", "n1/n2/n3.svg"],
+    # look-alikes: ASCII only, as for NAME=VALUE (NFKC would read the first as x + 1)
+    ["\uff58 + 1", "x=1"],
+    ["\u212fxp(x)", "x=1"],
+    ["x\u00a0+ 1", "x=1"],
     ["x", "x=1", "a\nb"],
 ]
 
@@ -127,12 +133,136 @@ def test_hostile_or_malformed_input_exits_2_in_one_line(tmp_path, args):
     assert_failed_cleanly(run([*args, *extra], tmp_path), tmp_path)
 
 
+@pytest.mark.parametrize("output, message", [
+    ("n1/n2/n3/", "cannot write 'n1/n2/n3/': the name ends in '/'"),
+    ("n1/n2/n3.svg", "cannot write 'n1/n2/n3.svg': the directory 'n1/n2' does not exist"),
+])
+def test_output_in_a_missing_directory_creates_none(tmp_path, output, message):
+    result = run([*CIRCUIT, "--format", "dot", "-o", output], tmp_path)
+    assert_failed_cleanly(result, tmp_path)
+    assert message in result.stderr
+
+
+def _symlink(path):
+    (path.parent / "target.svg").write_text("target")
+    path.symlink_to("target.svg")
+
+
+@pytest.mark.parametrize("make, kind", [
+    (_symlink, "a symbolic link (to 'target.svg')"),
+    (lambda path: path.symlink_to("nowhere.svg"), "a symbolic link (to 'nowhere.svg')"),
+    (os.mkfifo, "a FIFO (named pipe)"),
+    (Path.mkdir, "a directory"),
+])
+def test_output_that_is_not_a_regular_file_is_left_alone(tmp_path, make, kind):
+    target = tmp_path / "g.svg"
+    make(target)
+    before = sorted((p.name, p.lstat().st_mode, p.lstat().st_ino) for p in tmp_path.iterdir())
+    result = run([*CIRCUIT, "--format", "dot", "-o", "g.svg"], tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"autograd: error: cannot write 'g.svg': it is {kind}, "
+                             "not a regular file (not replaced)\n")
+    assert sorted((p.name, p.lstat().st_mode, p.lstat().st_ino) for p in tmp_path.iterdir()) == before
+    if make is _symlink:
+        assert (tmp_path / "target.svg").read_text() == "target"
+
+
+def test_output_dash_is_standard_output(tmp_path):
+    # The picture alone on stdout (ready for a pipe); the numbers on stderr.
+    result = run([*CIRCUIT, "--format", "dot", "-o", "-"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "f = -12\ndf/dx = -4\ndf/dy = -4\ndf/dz = 3\n"
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
+    assert run([*CIRCUIT, "-o", "g.dot"], tmp_path).returncode == 0
+    assert result.stdout == (tmp_path / "g.dot").read_text()
+
+
+def test_output_dash_as_svg_and_png(tmp_path, capsysbinary, dot):
+    assert cli.main([*CIRCUIT, "-o", "-"]) == 0  # svg, as for a name without a suffix
+    out, err = capsysbinary.readouterr()
+    assert out.startswith(b"<?xml") and out.rstrip().endswith(b"</svg>")
+    assert err == b"f = -12\ndf/dx = -4\ndf/dy = -4\ndf/dz = 3\n"
+    assert cli.main([*CIRCUIT, "-o", "-", "--format", "png"]) == 0
+    assert capsysbinary.readouterr().out.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_output_dash_to_a_closed_pipe_is_one_line(tmp_path):
+    # `... -o - | head -c 0`: the reader is gone before the picture is written.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    reader, writer = os.pipe()
+    os.close(reader)
+    with open(writer, "wb") as stdout:
+        result = subprocess.run([sys.executable, "-m", "autograd", *CIRCUIT, "--format", "dot",
+                                 "-o", "-"], cwd=tmp_path, env=env, stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == "autograd: error: cannot write to standard output: Broken pipe\n"
+
+
+def test_output_dash_refuses_png_to_a_terminal(monkeypatch, capsysbinary):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert cli.main([*CIRCUIT, "-o", "-", "--format", "png"]) == 2
+    out, err = capsysbinary.readouterr()
+    assert out == b"" and b"not writing PNG to a terminal" in err and err.count(b"\n") == 1
+
+
 def test_null_byte_and_hostile_input_in_process(capsys):
     # A NUL cannot be passed to a subprocess; the same checks, in process.
     for args in (["x\0", "x=1"], ["x", "x=\0"], ["\0"], ["x", "\0=1"]):
         assert cli.main(args) == 2
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1 and "\0" not in err
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("\uff58 + 1", "non-ASCII character '\uff58' (U+FF58) at column 1"),
+    ("\u212fxp(x)", "non-ASCII character '\u212f' (U+212F) at column 1"),
+    ("x +\u202e1", "non-ASCII character '\\u202e' (U+202E) at column 4"),
+])
+def test_look_alikes_are_refused_by_name_and_column(capsys, expression, message):
+    assert cli.main([expression, "x=1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and message in err and "only ASCII" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("(x).exp()", "methods are not allowed at column 1 (write exp(x), not x.exp())"),
+    ("x.max(1)", "methods are not allowed at column 1 (write max(x, y), not x.max(y))"),
+    ("__import__('os').system('ls')", "attribute access (.) is not allowed at column 1"),
+    ("x.real", "attribute access (.) is not allowed at column 1"),
+    ("  x.y()", "attribute access (.) is not allowed at column 3"),
+])
+def test_attributes_get_the_hint_that_fits(capsys, expression, message):
+    assert cli.main([expression, "x=1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert ("write" in err) == ("methods" in message)
+
+
+def test_surrounding_whitespace_is_fine_and_columns_count_it(capsys):
+    assert cli.main(["  x + 1\t", "x=1"]) == 0
+    assert capsys.readouterr() == ("f = 2\ndf/dx = 1\n", "")
+    assert cli.main(["\n x * 2\n", "x=1"]) == 0
+    assert capsys.readouterr() == ("f = 2\ndf/dx = 2\n", "")
+    assert cli.main(["   x[0]", "x=1"]) == 2
+    assert "subscripts ([]) are not allowed at column 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["f * 2", "f=1"], "g = 2\ndg/df = 2"),
+    (["f * g", "f=1", "g=3"], "h = 3\ndh/df = 3\ndh/dg = 1"),
+    (["f + g + h", "f=1", "g=2", "h=3"], "f_ = 6\ndf_/df = 1\ndf_/dg = 1\ndf_/dh = 1"),
+    (["f + g + h + f_", "f=1", "g=2", "h=3", "f_=4"],
+     "f__ = 10\ndf__/df = 1\ndf__/dg = 1\ndf__/dh = 1\ndf__/df_ = 1"),
+])
+def test_the_output_is_named_apart_from_the_variables(capsys, args, expected):
+    assert cli.main(args) == 0
+    assert capsys.readouterr() == (expected + "\n", "")
+
+
+def test_the_graph_names_the_output_as_the_report_does(tmp_path):
+    assert cli.main(["f * 2", "f=1", "-o", str(tmp_path / "g.dot")]) == 0
+    assert "{g|" in (tmp_path / "g.dot").read_text()
 
 
 def test_validation_comes_before_any_evaluation(capsys):

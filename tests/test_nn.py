@@ -337,6 +337,21 @@ def test_load_state_dict_accepts_ints():
     assert (n.w[0].data, n.b.data) == (2.0, -1.0) and type(n.w[0].data) is float
 
 
+def test_load_state_dict_accepts_numpy_numbers():
+    # As the losses do: a state computed with NumPy holds NumPy scalars.
+    np = pytest.importorskip("numpy")
+    n = Neuron(2, activation="linear")
+    n.load_state_dict({"w.0": np.float32(0.5), "w.1": np.int64(-2), "b": np.float64(0.25)})
+    assert n.state_dict() == {"w.0": 0.5, "w.1": -2.0, "b": 0.25}
+    assert all(type(v) is float for v in n.state_dict().values())
+    before = n.state_dict()
+    for bad, message in [(np.float32("nan"), "must be finite"), (np.float64("inf"), "must be finite"),
+                         (np.bool_(True), "got bool"), (np.complex128(1), "got complex128")]:
+        with pytest.raises(ValueError, match=message):
+            n.load_state_dict({"w.0": 1.0, "w.1": 1.0, "b": bad})
+        assert n.state_dict() == before
+
+
 def _with(state, **changes):
     new = dict(state)
     for key, value in changes.items():
@@ -356,10 +371,11 @@ GOOD = {"w.0": 1.0, "w.1": 2.0, "b": 3.0}
     (_with(GOOD, b=_DROP), r"missing 'b'"),
     (_with(GOOD, extra=0.0), r"unexpected 'extra'"),
     (_with(GOOD, w__1=_DROP, W__1=2.0), r"missing 'w.1'.*unexpected 'W.1'"),
-    (_with(GOOD, b=True), r"'b' must be an int or a float, got bool"),
-    (_with(GOOD, b="3.0"), r"'b' must be an int or a float, got str"),
-    (_with(GOOD, b=None), r"'b' must be an int or a float, got NoneType"),
-    (_with(GOOD, b=[3.0]), r"'b' must be an int or a float, got list"),
+    (_with(GOOD, b=True), r"'b' must be a real number .*, got bool"),
+    (_with(GOOD, b="3.0"), r"'b' must be a real number .*, got str"),
+    (_with(GOOD, b=None), r"'b' must be a real number .*, got NoneType"),
+    (_with(GOOD, b=[3.0]), r"'b' must be a real number .*, got list"),
+    (_with(GOOD, b=1j), r"'b' must be a real number .*, got complex"),
     (_with(GOOD, b=float("nan")), r"'b' must be finite, got nan"),
     (_with(GOOD, b=float("-inf")), r"'b' must be finite, got -inf"),
     (_with(GOOD, b=10**400), r"'b' is too large"),
@@ -467,6 +483,16 @@ def test_a_model_with_nan_is_not_saved(tmp_path):
     with pytest.raises(ValueError, match="'b' is nan"):
         model.save(path)
     assert path.read_bytes() == old and os.listdir(tmp_path) == ["model.json"]
+
+
+def test_save_refuses_to_replace_a_symlink(tmp_path):
+    # write_atomic replaces only regular files: the link (and what it points to) stay.
+    (tmp_path / "real.json").write_bytes(b"{}")
+    (tmp_path / "model.json").symlink_to("real.json")
+    with pytest.raises(OSError, match=r"model\.json.*a symbolic link.*not a regular file"):
+        MLP(1, [1], seed=0).save(tmp_path / "model.json")
+    assert (tmp_path / "model.json").is_symlink()
+    assert (tmp_path / "real.json").read_bytes() == b"{}"
 
 
 def test_save_keeps_the_mode_of_the_file_it_replaces(tmp_path):
@@ -599,6 +625,45 @@ def test_fit_checks_its_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit(model, args.pop("X"), args.pop("y"), hinge_loss, SGD(model.parameters(), lr=0.1),
             progress=False, **args)
+
+
+@pytest.mark.parametrize("X, y, error, message", [
+    ([[0.0, 1.0], ["a", "b"]], [1, -1], TypeError, r"X\[1\]\[0\] \(sample 1, feature 0\) is a str \('a'\)"),
+    ([[0.0, None]], [1], TypeError, r"X\[0\]\[1\] \(sample 0, feature 1\) is a NoneType"),
+    ([[0.0, True]], [1], TypeError, r"X\[0\]\[1\] .* is a bool"),
+    ([[0.0, 1.0], 2.0], [1, -1], TypeError, r"X\[1\] \(sample 1\) must be a list of numbers, got float"),
+    (["ab"], [1], TypeError, r"X\[0\] \(sample 0\) must be a list of numbers, got str"),
+    ([[0.0, 1.0]], ["1"], TypeError, r"y\[0\] \(sample 0\) is a str \('1'\)"),
+    ([[0.0, 1.0]], [[1.0, None]], TypeError, r"y\[0\]\[1\] \(sample 0, output 1\) is a NoneType"),
+    ([[0.0, 1.0], [float("nan"), 0.0]], [1, -1], ValueError,
+     r"X\[1\]\[0\] \(sample 1, feature 0\) is nan"),
+    ([[0.0, float("-inf")]], [1], ValueError, r"X\[0\]\[1\] \(sample 0, feature 1\) is -inf"),
+    ([[0.0, 10**400]], [1], ValueError, r"X\[0\]\[1\] .* is too large for a float"),
+    ([[0.0, 1.0], [1.0, 0.0]], [1, float("inf")], ValueError, r"y\[1\] \(sample 1\) is inf"),
+    ([[0.0, Value(float("nan"))]], [1], ValueError, r"X\[0\]\[1\] .* is nan"),
+])
+def test_fit_checks_the_data_before_training(X, y, error, message):
+    model = MLP(2, [2, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(error, match=r"^fit: " + message):
+        fit(model, X, y, mse_loss, SGD(model.parameters(), lr=0.1), epochs=3, progress=False)
+    assert model.state_dict() == before  # not a single step taken
+
+
+def test_fit_checks_numpy_data_too():
+    np = pytest.importorskip("numpy")
+    model = MLP(2, [2, 1], seed=0)
+    X = np.array(XOR_X)
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X\[2\]\[1\] \(sample 2, feature 1\) is nan"):
+        fit(model, X, np.array(XOR_Y), hinge_loss, SGD(model.parameters(), lr=0.1), epochs=1,
+            progress=False)
+    with pytest.raises(TypeError, match=r"X\[0\]\[0\] \(sample 0, feature 0\) is a str_"):
+        fit(model, np.array([["a", "b"]]), [1], hinge_loss, SGD(model.parameters(), lr=0.1),
+            epochs=1, progress=False)
+    with pytest.raises(TypeError, match=r"X\[0\] \(sample 0\) must be a list of numbers"):
+        fit(model, np.array([0.5, 1.0]), [1, -1], hinge_loss, SGD(model.parameters(), lr=0.1),
+            epochs=1, progress=False)
 
 
 def test_progress_bar_with_tqdm(capsys):
