@@ -8,9 +8,10 @@
 
 The expression is parsed with :mod:`ast` and checked against a whitelist
 (numbers, the given variables, ``+ - * / **``, unary ``-`` and ``+``,
-parentheses, and the calls ``exp log tanh relu sigmoid`` of one argument and
-``max`` of two) before anything is evaluated; it is then evaluated by walking
-the tree, never by ``eval``. Any mistake exits with status 2 and one line on
+parentheses, and calls of the engine's functions: every method of the
+primitives table, such as ``exp``, ``max`` or ``leaky_relu``, and the
+composites such as ``sqrt``; see :data:`FUNCTIONS`) before anything is
+evaluated; it is then evaluated by walking the tree, never by ``eval``. Any mistake exits with status 2 and one line on
 stderr, having printed and written nothing.
 
 The expression is ASCII (as ``NAME=VALUE`` is): Python would read the
@@ -35,18 +36,22 @@ import warnings
 from collections.abc import Collection, Sequence
 from typing import NoReturn
 
+from . import engine
 from .engine import Value
 from .files import write_atomic
 
 MAX_CHARS = 10_000
-FUNCTIONS = {
-    "exp": (1, Value.exp),
-    "log": (1, Value.log),
-    "tanh": (1, Value.tanh),
-    "relu": (1, Value.relu),
-    "sigmoid": (1, Value.sigmoid),
-    "max": (2, Value.max),
-}
+
+
+def _arguments_taken(method) -> tuple[int, int]:
+    """The fewest and the most arguments a method of ``Value`` takes, ``self`` counted."""
+    most = method.__code__.co_argcount
+    return most - len(method.__defaults__ or ()), most
+
+
+FUNCTIONS = {name: (*_arguments_taken(method), method) for name, method in engine.FUNCTIONS.items()}
+"""The functions an expression may call, derived from the engine's (and so from the table):
+name -> (fewest arguments, most arguments, the ``Value`` method)."""
 BINARY = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -249,9 +254,10 @@ def _checked_children(node: ast.AST) -> list[ast.AST]:
         name = node.func.id
         if node.keywords:
             raise UsageError(f"{name}() takes no keyword arguments{_where(node)}")
-        arity = FUNCTIONS[name][0]
-        if len(node.args) != arity:
-            raise UsageError(f"{name}() takes {arity} argument{'s' * (arity > 1)}, "
+        fewest, most = FUNCTIONS[name][:2]
+        if not fewest <= len(node.args) <= most:
+            taken = f"{fewest}" if fewest == most else f"{fewest} or {most}"
+            raise UsageError(f"{name}() takes {taken} argument{'s' * (most > 1)}, "
                              f"got {len(node.args)}{_where(node)}")
         return node.args  # a *starred argument is then refused as a node of its own
     raise UsageError(f"{_describe(node)} not allowed{_where(node)}")
@@ -314,9 +320,9 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dic
         elif isinstance(node, ast.UnaryOp):
             function = UNARY[type(node.op)]
         else:
-            function = FUNCTIONS[node.func.id][1]
+            function = FUNCTIONS[node.func.id][2]
             if not isinstance(args[0], Value) and isinstance(args[-1], Value):
-                args = args[::-1]  # max(2, x): the method needs a Value first
+                args[0] = Value(args[0])  # max(2, x): the method needs a Value first
         if any(isinstance(a, Value) for a in args):
             results.append(function(*args))
         else:

@@ -2,30 +2,49 @@
 
 A ``Value`` holds a float, the operation that made it (``op``) and its
 operands (``parents``, an ordered tuple). It holds no closure: the rule for
-its local gradients lives once, in :mod:`autograd.ops`, and is looked up by
-``op`` at backward time. So a node never refers to itself, graphs contain no
+its gradients lives once, in :mod:`autograd.ops`, and is looked up by ``op``
+at backward time. So a node never refers to itself, graphs contain no
 reference cycles, and a graph is freed by reference counting the moment its
 root is dropped.
 
-Subtraction, negation, division and the extra activations are composites:
-expressions of the primitives, so only primitives need derivatives and a
-drawn graph shows the textbook gates.
+Everything here is derived from the table: the methods of the operations
+that are not operators (``exp``, ``relu``, ``max``, ...), the ``lib``
+namespace on ``Value`` s that makes ``grad(..., create_graph=True)`` work,
+and :data:`FUNCTIONS`, the functions the command line offers. Subtraction,
+negation, division and ``sqrt`` are composites: expressions of the
+primitives, so only primitives need derivatives and a drawn graph shows the
+textbook gates.
+
+Hand-written for speed, and nowhere else (``make bench``'s engine step,
+65,000 nodes, spends about half its time building the graph and half in
+``backward``):
+
+* ``Value.__add__`` and ``__mul__`` build their node inline rather than
+  through :func:`_apply` (a call less per node: about 8% of the step);
+* ``Value.backward`` applies the rows of ``+`` and ``*`` inline rather than
+  calling their ``vjp`` (about 15% of the step).
+
+``tests/test_ops.py`` checks both against the rows, bit for bit.
 """
 
 from __future__ import annotations
 
-import math
+import numbers
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from operator import attrgetter
 
 from .graph import topological_order
-from .ops import FORWARD, LOCAL_GRADS
+from .ops import FLOATS, PRIMITIVES, Primitive, where
 
 Number = int | float
 
-_parents_of = attrgetter("parents")
+OPERATORS = ("+", "*", "**")
+"""The rows written as Python operators rather than methods."""
+
+_POWER, _RECIPROCAL = PRIMITIVES["**"], PRIMITIVES["1/x"]
+_RECIPROCAL_OP = _RECIPROCAL.op  # the very string its nodes hold (Value.__mul__ tests it with `is`)
+
 # Whether operations record a graph is a per-thread setting, as in PyTorch
 # (Jupyter runs widgets and callbacks on other threads). The hot paths read
 # one module global, ``_grad_enabled``: True while every thread records. Only
@@ -35,14 +54,27 @@ _this_thread = threading.local()  # .recording: this thread's setting (default T
 _not_recording: set[int] = set()  # idents of the threads inside no_grad()
 _switch_lock = threading.Lock()
 
+gradients_lock = threading.Lock()
+"""Held while gradients are written into ``.grad``: by ``backward()`` and the tapes.
+
+Concurrent backward passes over graphs that share nodes then still give
+exact gradients: each one runs whole, and leaves accumulate every one of them.
+"""
+
 
 def _recording() -> bool:
     return getattr(_this_thread, "recording", True)
 
 
-def _is_number(x) -> bool:
+def is_number(x) -> bool:
+    """Whether ``x`` is a real number: an int or float, or any ``numbers.Real`` (NumPy's
+    numbers among them), but not a bool. The one check every entry point uses.
+
+    >>> is_number(2), is_number(0.5), is_number(True), is_number("1")
+    (True, True, False, False)
+    """
     t = type(x)
-    return t is float or t is int or (isinstance(x, (int, float)) and not isinstance(x, bool))
+    return t is float or t is int or (isinstance(x, numbers.Real) and not isinstance(x, bool))
 
 
 class Value:
@@ -53,6 +85,10 @@ class Value:
     >>> f.backward()
     >>> f.data, x.grad, y.grad, z.grad
     (-12.0, -4.0, -4.0, 3.0)
+
+    ``<``, ``<=``, ``>``, ``>=`` compare ``data`` and give plain bools (for an
+    ``if``); ``==`` is identity, so Values can key dicts and sets, as graph
+    nodes must.
     """
 
     # Every primitive takes one or two operands, kept in two slots rather than
@@ -68,7 +104,7 @@ class Value:
     op: str
 
     def __init__(self, data: Number, label: str = "") -> None:
-        if not _is_number(data):
+        if not is_number(data):
             raise TypeError(f"Value() takes an int or a float, got {type(data).__name__}")
         if not isinstance(label, str):
             raise TypeError(f"Value() takes a str label, got {type(label).__name__}")
@@ -95,10 +131,28 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
-    # -- primitives --------------------------------------------------------
-    # ``+`` and ``*`` make most of every graph, so they build their node inline
-    # (no helper calls). Their forward is the table's: ops.FORWARD["+"] is
-    # operator.add and ["*"] operator.mul, which tests/test_ops.py checks.
+    # -- comparisons: on data, plain bools; == stays identity ------------------
+    def __lt__(self, other: Value | Number) -> bool:
+        other = _data(other)
+        return NotImplemented if other is None else self.data < other
+
+    def __le__(self, other: Value | Number) -> bool:
+        other = _data(other)
+        return NotImplemented if other is None else self.data <= other
+
+    def __gt__(self, other: Value | Number) -> bool:
+        other = _data(other)
+        return NotImplemented if other is None else self.data > other
+
+    def __ge__(self, other: Value | Number) -> bool:
+        other = _data(other)
+        return NotImplemented if other is None else self.data >= other
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    # -- the operator rows -------------------------------------------------
+    # Hand-written for speed (see the module docstring): the node built inline.
     def __add__(self, other: Value | Number) -> Value:
         if type(other) is not Value:
             other = _operand(other)
@@ -123,7 +177,8 @@ class Value:
             if other is None:
                 return NotImplemented
         node = _new(Value)
-        node.data = self.data * other.data
+        # x * (1/y) is x / y (see _product): the quotient, exactly rounded.
+        node.data = self.data / other._a.data if other.op is _RECIPROCAL_OP else self.data * other.data
         node.grad = 0.0
         node.label = ""
         if _grad_enabled or _recording():
@@ -137,251 +192,102 @@ class Value:
 
     def __radd__(self, other: Number) -> Value:
         other = _operand(other)
-        if other is None:
-            return NotImplemented
-        return _apply2("+", other, self)
+        return NotImplemented if other is None else other + self
 
     def __rmul__(self, other: Number) -> Value:
         other = _operand(other)
-        if other is None:
-            return NotImplemented
-        return _apply2("*", other, self)
-
-    def exp(self) -> Value:
-        """e ** self. Raises ``OverflowError`` naming the input above ~709.78."""
-        return _apply1("exp", self)
-
-    def log(self) -> Value:
-        """Natural logarithm. Raises ``ValueError`` naming the value when it is <= 0."""
-        return _apply1("log", self)
-
-    def reciprocal(self) -> Value:
-        """1 / self (op ``"1/x"``). Raises ``ZeroDivisionError`` at 0."""
-        return _apply1("1/x", self)
-
-    def max(self, other: Value | Number) -> Value:
-        """The larger of the two; a tie splits the gradient 0.5 / 0.5."""
-        operand = _operand(other)
-        if operand is None:
-            raise TypeError(f"max() takes a Value, int or float, got {type(other).__name__}")
-        return _apply2("max", self, operand)
-
-    def relu(self) -> Value:
-        """max(0, self), with gradient 0 at exactly 0."""
-        return _apply1("relu", self)
-
-    def tanh(self) -> Value:
-        """Hyperbolic tangent (fused: one node, local gradient 1 - tanh²)."""
-        return _apply1("tanh", self)
-
-    def sigmoid(self) -> Value:
-        """1 / (1 + e^-x) (fused: one node, local gradient σ(1 - σ)), overflow-free."""
-        return _apply1("sigmoid", self)
+        return NotImplemented if other is None else other * self
 
     def __pow__(self, exponent: Value | Number) -> Value:
-        if isinstance(exponent, Value):
-            # A variable exponent: self ** e = exp(e * log(self)), for self > 0.
-            if not self.data > 0.0:
-                raise ValueError(
-                    f"a Value exponent needs a positive base, got base {self.data!r}"
-                )
-            return (exponent * self.log()).exp()
-        if not _is_number(exponent):
-            return NotImplemented
-        return _apply2("**", self, _constant(exponent))
+        """``self ** exponent``, a constant or a ``Value``: float ``**``'s exact value."""
+        exponent = _operand(exponent)
+        return NotImplemented if exponent is None else _apply(_POWER, self, exponent)
 
     def __rpow__(self, base: Number) -> Value:
-        if not _is_number(base):
-            return NotImplemented
-        if not base > 0:
-            raise ValueError(f"a Value exponent needs a positive base, got base {base!r}")
-        return (self * math.log(base)).exp()
+        base = _operand(base)
+        return NotImplemented if base is None else _apply(_POWER, base, self)
 
     # -- composites --------------------------------------------------------
     def __neg__(self) -> Value:
         return self * -1.0
 
     def __sub__(self, other: Value | Number) -> Value:
-        if isinstance(other, Value):
+        if type(other) is Value:
             return self + other * -1.0
-        if not _is_number(other):
-            return NotImplemented
-        return self + -float(other)
+        return self + -float(other) if is_number(other) else NotImplemented
 
     def __rsub__(self, other: Number) -> Value:
-        if not _is_number(other):
-            return NotImplemented
-        return other + self * -1.0
+        other = _operand(other)
+        return NotImplemented if other is None else other + self * -1.0
 
     def __truediv__(self, other: Value | Number) -> Value:
-        if isinstance(other, Value):
-            return self * other.reciprocal()
-        if not _is_number(other):
-            return NotImplemented
-        if other == 0:
-            raise ZeroDivisionError(f"division of a Value by {other!r}")
-        return self * (1.0 / other)
+        other = _operand(other)
+        return NotImplemented if other is None else _quotient(self, other)
 
     def __rtruediv__(self, other: Number) -> Value:
-        if not _is_number(other):
+        other = _operand(other)
+        if other is None:
             return NotImplemented
-        if other == 1:
-            return self.reciprocal()
-        return other * self.reciprocal()
-
-    def leaky_relu(self, alpha: float | Value = 0.01) -> Value:
-        """x for x > 0, alpha * x otherwise (fused: one node, op ``"leaky_relu"``).
-
-        ``alpha`` may be a ``Value``: a learnable slope, as in PReLU, whose
-        gradient is min(x, 0). The gradient at exactly 0 is ``alpha``, as in
-        PyTorch.
-        """
-        return _apply2("leaky_relu", self, _slope(alpha, "leaky_relu"))
-
-    def elu(self, alpha: float | Value = 1.0) -> Value:
-        """x for x > 0, alpha * (e^x - 1) otherwise (fused: one node, op ``"elu"``).
-
-        Never overflows; ``alpha`` may be a ``Value``. The gradient at exactly
-        0 is ``alpha`` (1 for the usual alpha = 1: smooth), as in PyTorch.
-        """
-        return _apply2("elu", self, _slope(alpha, "elu"))
+        return self.reciprocal() if other.data == 1.0 else _quotient(other, self)
 
     # -- backpropagation ---------------------------------------------------
-    def backward(self) -> None:
+    def backward(self, gradient: Number = 1.0) -> None:
         """Fill ``.grad`` with d(self)/d(node) for every node reachable from self.
 
-        Leaves accumulate (``+=``) across calls, as in PyTorch; every interior
-        node holds the gradient of this call only. Gradients arriving by
-        several paths are summed. Iterative: graph depth is not limited by
-        Python's recursion limit.
+        ``gradient`` is the starting d(output)/d(self) (PyTorch's
+        ``gradient``, minitorch's ``d_output``); the others are it times the
+        chain of local gradients. Leaves accumulate (``+=``) across calls, as
+        in PyTorch; every interior node holds the gradient of this call only.
+        Gradients arriving by several paths are summed; a zero gradient
+        passes nothing on, whatever the local gradient (0 × inf is 0 here).
+        Iterative: graph depth is not limited by Python's recursion limit.
+        Thread-safe: concurrent calls on graphs that share nodes give the
+        same gradients as the same calls one after another.
         """
-        if self._a is None:
-            self.grad += 1.0
+        if not is_number(gradient):
+            raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
+        if self._a is None:  # a leaf: its own gradient, accumulated
+            with gradients_lock:
+                self.grad += float(gradient)
             return
-        order = _interior_order(self)
-        self.grad = 1.0
-        local_grads = LOCAL_GRADS
-        for node in order:
-            upstream = node.grad
-            op, a, b = node.op, node._a, node._b
-            # The hot paths are the table's rules with the arithmetic spelled
-            # out, as the rows' inline templates say: "+" has local gradients
-            # (1.0, 1.0), and 1.0 * upstream is upstream exactly; "*" has
-            # (b, a). tests/test_ops.py checks the rules, the templates and
-            # this loop against each other, bit for bit.
-            if op == "+":
-                a.grad += upstream
-                b.grad += upstream
-            elif op == "*":
-                a.grad += b.data * upstream
-                b.grad += a.data * upstream
-            elif b is None:
-                (da,) = local_grads[op](node.data, a.data)
-                a.grad += da * upstream
-            else:
-                da, db = local_grads[op](node.data, a.data, b.data)
-                a.grad += da * upstream
-                b.grad += db * upstream
-
-
-def _interior_order(root: Value) -> list:
-    """The interior nodes under ``root`` in backpropagation order, grads set to 0.0.
-
-    The walk of :func:`autograd.graph.topological_order` (depth-first
-    post-order, reversed), inlined on the two parent slots and skipping
-    leaves, which backpropagation only writes to; the order of the interior
-    nodes is the same. Every interior gradient ends at 0.0, which is what
-    makes interior nodes hold the latest call's gradient only.
-
-    The walk needs no set of visited nodes and no stack marker: it marks a
-    node in its ``grad``, with one of two float objects made for this call,
-    both equal to 0.0 and told apart by identity: ``expanded`` while the
-    node's parents are being walked, then ``emitted``. An older gradient is
-    never one of these objects, since both are created here.
-    """
-    expanded = float(0)
-    emitted = float(0)
-    postorder = []
-    stack = [root]
-    push, pop, emit = stack.append, stack.pop, postorder.append
-    while stack:
-        node = pop()
-        state = node.grad
-        if state is expanded:  # its parents are all emitted
-            node.grad = emitted
-            emit(node)
-            continue
-        if state is emitted:  # reached again by another path
-            continue
-        node.grad = expanded
-        push(node)
-        b = node._b
-        if b is not None and b._a is not None:
-            state = b.grad
-            if state is not expanded and state is not emitted:
-                push(b)
-        a = node._a
-        if a._a is not None:
-            state = a.grad
-            if state is not expanded and state is not emitted:
-                push(a)
-    postorder.reverse()
-    return postorder
+        order = topological_order(self, leaves=False)
+        with gradients_lock:
+            for node in order:
+                node.grad = 0.0
+            self.grad = float(gradient)
+            for node in order:
+                g = node.grad
+                op, a, b = node.op, node._a, node._b
+                # Hand-written for speed (see the module docstring): the rows'
+                # vjp of "+" is (g, g) and of "*" is (g * b, g * a). "+" passes
+                # a zero on as it is; every other row is skipped at zero.
+                if op == "+":
+                    a.grad += g
+                    b.grad += g
+                elif g == 0.0:
+                    continue
+                elif op == "*":
+                    a.grad += g * b.data
+                    b.grad += g * a.data
+                elif b is None:
+                    (da,) = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data)
+                    a.grad += da
+                else:
+                    da, db = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data, b.data)
+                    a.grad += da
+                    b.grad += db
 
 
 _new = object.__new__
 
 
-def _constant(x: Number) -> Value:
-    """A leaf holding the number ``x`` (a constant operand such as the 2 in ``v * 2``)."""
+def _node(op: str, data: float, a: Value | None = None, b: Value | None = None) -> Value:
+    """A new node: the one constructor of interior nodes and constants (but ``+``, ``*``)."""
     node = _new(Value)
-    node.data = float(x)
+    node.data = data
     node.grad = 0.0
     node.label = ""
-    node.op = ""
-    node._a = node._b = None
-    return node
-
-
-def _operand(x) -> Value | None:
-    """``x`` as a Value: itself, a constant leaf for a number, else None."""
-    if isinstance(x, Value):
-        return x
-    if _is_number(x):
-        return _constant(x)
-    return None
-
-
-def _slope(alpha, method: str) -> Value:
-    operand = _operand(alpha)
-    if operand is None:
-        raise TypeError(f"{method}() takes a Value, int or float alpha, got {type(alpha).__name__}")
-    return operand
-
-
-def _apply1(op: str, a: Value) -> Value:
-    """A new node ``op(a)``, its data from the table's forward."""
-    node = _new(Value)
-    node.data = FORWARD[op](a.data)
-    node.grad = 0.0
-    node.label = ""
-    if _grad_enabled or _recording():
-        node.op = op
-        node._a = a
-    else:
-        node.op = ""
-        node._a = None
-    node._b = None
-    return node
-
-
-def _apply2(op: str, a: Value, b: Value) -> Value:
-    """A new node ``op(a, b)``, its data from the table's forward."""
-    node = _new(Value)
-    node.data = FORWARD[op](a.data, b.data)
-    node.grad = 0.0
-    node.label = ""
-    if _grad_enabled or _recording():
+    if a is not None and (_grad_enabled or _recording()):
         node.op = op
         node._a = a
         node._b = b
@@ -389,6 +295,106 @@ def _apply2(op: str, a: Value, b: Value) -> Value:
         node.op = ""
         node._a = node._b = None
     return node
+
+
+def _operand(x) -> Value | None:
+    """``x`` as a Value: itself, a constant leaf for a number, else None."""
+    if type(x) is Value:
+        return x
+    if is_number(x):
+        return _node("", float(x))
+    return None
+
+
+def _data(x) -> float | None:
+    """The float a comparison reads: a Value's data, a number, else None."""
+    if type(x) is Value:
+        return x.data
+    return float(x) if is_number(x) else None
+
+
+def _apply(row: Primitive, *operands) -> Value:
+    """A new node ``row(*operands)``: its data from the row's forward."""
+    values = []
+    for x in operands:
+        v = _operand(x)
+        if v is None:
+            raise TypeError(f"{row.name}() takes a Value, int or float, got {type(x).__name__}")
+        values.append(v)
+    return _node(row.op, row.forward(*[v.data for v in values]), *values)
+
+
+def _quotient(a: Value, b: Value) -> Value:
+    """``a / b``, drawn as ``a * (1/b)``, valued as float division: exactly rounded.
+
+    A product whose second operand is a ``1/x`` node is computed as the
+    quotient everywhere (``Value.__mul__``, both tapes): ``49 * (1/49)`` is
+    0.9999999999999999 in floats, ``49 / 49`` is 1.0. The gradients are the
+    gates' own: ``g * (1/b)`` and ``g * a``, then the ``1/x`` rule.
+    """
+    quotient = a * b.reciprocal()
+    if not quotient.op:  # under no_grad() the 1/x is a leaf: no gate to read
+        quotient.data = a.data / b.data
+    return quotient
+
+
+def _method(row: Primitive):
+    """The ``Value`` method of a row that is not an operator: ``x.exp()``, ``x.max(y)``."""
+    if row.arity == 1:
+        def method(self):
+            return _apply(row, self)
+    elif row.defaults:
+        (default,) = row.defaults
+
+        def method(self, alpha=default):
+            return _apply(row, self, alpha)
+    else:
+        def method(self, other):
+            return _apply(row, self, other)
+    method.__name__ = method.__qualname__ = row.name
+    method.__doc__ = row.doc
+    return method
+
+
+for _row in PRIMITIVES.values():
+    if _row.op not in OPERATORS:
+        setattr(Value, _row.name, _method(_row))
+
+
+class _Values:
+    """``lib`` for rules on Values: each row builds its node, so rules build graphs."""
+
+    where = staticmethod(where)
+
+    @staticmethod
+    def expm1(a: Value) -> Value:
+        return a.exp() - 1.0
+
+    @staticmethod
+    def power_or_inf(a: Value, b: Value) -> Value:
+        return a**b
+
+
+VALUES = _Values()
+"""The ``lib`` namespace on ``Value`` s (see :mod:`autograd.ops`)."""
+for _row in PRIMITIVES.values():
+    setattr(_Values, _row.name, staticmethod(lambda *operands, row=_row: _apply(row, *operands)))
+
+
+FUNCTIONS = {row.name: getattr(Value, row.name) for row in PRIMITIVES.values() if row.op not in OPERATORS}
+"""The functions of one or two Values, by name: every method of the table (the command line's list)."""
+
+
+def local_grads(node: Value) -> tuple[float, ...]:
+    """The node's local gradients, one per parent: its row's vjp with an upstream gradient of 1."""
+    return PRIMITIVES[node.op].vjp(FLOATS, 1.0, node.data, *[p.data for p in node.parents])
+
+
+def contributions(node: Value, upstream: float) -> tuple[float, ...]:
+    """What each parent of ``node`` receives when ``upstream`` arrives at it, as ``backward()`` adds it."""
+    if upstream == 0.0 and node.op != "+":
+        return (0.0,) * len(node.parents)
+    return PRIMITIVES[node.op].vjp(FLOATS, upstream, node.data, *[p.data for p in node.parents])
 
 
 def no_grad() -> AbstractContextManager[None]:
@@ -430,8 +436,8 @@ def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> 
 
     Returns floats; with ``create_graph=True`` returns ``Value``s whose own
     graphs can be differentiated again (second and higher derivatives come
-    from the same local-gradient rules). An input that ``output`` does not
-    depend on gets 0.
+    from the same rules, applied to Values). An input that ``output`` does
+    not depend on gets 0.
 
     >>> x = Value(3.0)
     >>> (dy,) = grad(x ** 3, [x], create_graph=True)   # 3x² = 27
@@ -444,32 +450,32 @@ def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> 
     for i, x in enumerate(inputs):
         if not isinstance(x, Value):
             raise TypeError(f"grad() inputs must be Values; input {i} is {type(x).__name__}")
-    order = topological_order(output, _parents_of)
-    if create_graph:
-        with _recording_set_to(True):
-            grads = _backpropagate(order, output, _constant(1.0), lambda node: node)
-        return [grads.get(x) if x in grads else _constant(0.0) for x in inputs]
-    grads = _backpropagate(order, output, 1.0, attrgetter("data"))
-    return [grads.get(x, 0.0) for x in inputs]
+    order = topological_order(output)
+    if not create_graph:
+        grads = _backpropagate(order, 1.0, FLOATS, lambda node: node.data)
+        return [grads.get(x, 0.0) for x in inputs]
+    with _recording_set_to(True):
+        grads = _backpropagate(order, _node("", 1.0), VALUES, lambda node: node)
+    return [_operand(grads.get(x, 0.0)) for x in inputs]
 
 
-def _backpropagate(order: list, output: Value, seed, primal) -> dict:
-    """Gradients of ``output`` w.r.t. every node in ``order``, in a dict.
+def _backpropagate(order: list, seed, lib, primal) -> dict:
+    """Gradients of ``order[0]`` w.r.t. every node in ``order``, in a dict.
 
-    ``primal(node)`` is what a local-gradient rule is called with: the float
-    data for first derivatives, the node itself to build a graph.
+    The rows' vjp with ``lib``: on floats (``primal`` gives a node's data),
+    or on Values (``primal`` gives the node itself) to build a graph. A zero
+    gradient passes nothing on, as in ``Value.backward``: a float 0 or a
+    constant leaf 0 (the gradient of a gradient made of constants).
     """
-    grads = {output: seed}
+    grads = {order[0]: seed}
     for node in order:
-        parents = node.parents
-        if not parents or node not in grads:
+        if node._a is None or node not in grads:
             continue
-        upstream = grads[node]
-        local = LOCAL_GRADS[node.op](primal(node), *map(primal, parents))
-        for parent, local_grad in zip(parents, local):
-            contribution = local_grad * upstream
-            if parent in grads:
-                grads[parent] = grads[parent] + contribution
-            else:
-                grads[parent] = contribution
+        g = grads[node]
+        if node.op != "+" and ((g._a is None and g.data == 0.0) if type(g) is Value else g == 0.0):
+            continue
+        parents = node.parents
+        received = PRIMITIVES[node.op].vjp(lib, g, primal(node), *map(primal, parents))
+        for parent, c in zip(parents, received):
+            grads[parent] = grads[parent] + c if parent in grads else c
     return grads

@@ -1,47 +1,55 @@
-"""Topological order of a computational graph, without recursion.
+"""Topological order of a computational graph, without recursion: the one walk.
 
-Works on any node type: the caller says how to get a node's parents. Used by
-``grad``, the tape and the graph drawing; ``Value.backward`` runs the same
-walk inlined for speed, so every one of them visits nodes in the same order
-(which matters: floating-point sums depend on the order of their terms).
+``backward()``, ``grad()``, the tape, ``backward_steps`` and the drawing all
+visit nodes in the order this module gives, which matters: floating-point
+sums depend on the order of their terms, and the tape is checked against
+``backward()`` bit for bit.
+
+A node here is anything that keeps its operands in two slots, ``_a`` and
+``_b`` (``None`` where there is no operand), as ``Value`` does: a leaf has
+``_a is None``, a unary operation ``_b is None``. Reading two slots is what
+keeps the walk fast (a ``parents`` tuple or a getter call per node costs
+about as much as the rest of the walk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
 
-_DONE = object()
-"""Stack marker: the node below it has had all of its parents emitted."""
-
-
-def topological_order(root: Hashable, parents: Callable[[Hashable], Iterable[Hashable]]) -> list:
-    """Every node reachable from ``root``, each one before all of its parents.
+def topological_order(root, leaves: bool = True) -> list:
+    """Every node reachable from ``root``, each one before all of its operands.
 
     ``root`` comes first, so the list is the order in which backpropagation
-    visits nodes; reverse it to evaluate a graph forward. A node reached by
-    several paths (or twice as a parent, as ``x`` in ``x * x``) appears once.
+    visits nodes; reverse it to evaluate the graph forward. A node reached
+    by several paths (or twice as an operand, as ``x`` in ``x * x``)
+    appears once. ``leaves=False`` leaves the leaves out (backpropagation
+    only writes to them).
 
-    Depth-first post-order with an explicit stack (so the depth of the graph
-    is limited by memory only), reversed. A node is marked when it is
-    expanded, not when it is pushed, so in a DAG reached by several paths
-    every node is still emitted after all of its parents. The first parent
-    is explored first.
+    Depth-first post-order with an explicit stack (so depth is limited by
+    memory only), reversed; the first operand is explored first. A node is
+    marked when it is expanded, not when it is pushed, so in a DAG reached by
+    several paths every node still comes after all of its operands. The
+    marks live in a set local to the call: any number of threads may walk
+    one graph at once.
     """
-    postorder = []
-    seen = set()
+    postorder: list = []
+    expanded: set = set()
     stack = [root]
+    push, pop, emit, mark = stack.append, stack.pop, postorder.append, expanded.add
     while stack:
-        node = stack.pop()
-        if node is _DONE:
-            postorder.append(stack.pop())
+        node = pop()
+        if node is None:  # the marker below a node whose operands are all emitted
+            emit(pop())
             continue
-        if node in seen:
+        if node in expanded:
             continue
-        seen.add(node)
-        stack.append(node)
-        stack.append(_DONE)
-        for parent in reversed(tuple(parents(node))):
-            if parent not in seen:
-                stack.append(parent)
+        mark(node)
+        push(node)
+        push(None)
+        b = node._b
+        if b is not None and b not in expanded and (leaves or b._a is not None):
+            push(b)
+        a = node._a
+        if a is not None and a not in expanded and (leaves or a._a is not None):
+            push(a)
     postorder.reverse()
     return postorder

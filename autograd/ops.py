@@ -1,53 +1,67 @@
-"""The primitives: one table, one row per operation.
+"""The primitives: one table, one row per operation, and nothing else to write.
 
-Each row names an operation and gives two things, both on plain numbers:
+A row (:class:`Primitive`) says everything about an operation:
 
-* ``forward(*args)``: the value of the operation, with a clear error where the
-  operation is undefined (``log`` of 0, ``1/x`` at 0, ``exp`` overflow, ...);
-* ``local_grads(out, *args)``: the partial derivative of the output with
-  respect to each argument, as a tuple.
+* ``op``: what a node made by it shows (``"+"``, ``"1/x"``, ``"exp"``);
+* ``name``: its name as a function: the ``Value`` method, the command line's
+  function, the entry of the ``lib`` namespaces below (``"reciprocal"``);
+* ``arity`` and ``defaults`` (the default of a trailing operand, such as
+  ``leaky_relu``'s slope);
+* ``forward(*args)``: its value on floats, with a clear error where it is
+  undefined (``log`` of 0, ``1/x`` at 0, ``exp`` overflow, ...);
+* ``vjp(lib, g, out, *args)``: its vector-Jacobian product. Given the
+  upstream gradient ``g``, the output ``out`` and the operands, it returns
+  what each operand receives: ``g`` times that operand's local gradient,
+  written so that nothing overflows where the true product is finite
+  (``1/x`` gives ``-(g * out) * out``, not ``g * -(out * out)``).
 
-``local_grads`` is written with ordinary arithmetic only, so the same line
-serves two purposes: called with floats it gives first-order gradients, and
-called with ``Value`` nodes (by ``autograd.grad(..., create_graph=True)``) it
-builds a graph of its own that can be differentiated again. Where a rule has
-to choose a branch it asks ``float(x)``, which works for both.
+A rule is written once, against ``lib``: the operations of the table by
+name (``lib.exp``, ``lib.cos``, ...), ``lib.where(condition, x, y)``, and
+arithmetic and comparisons on its arguments. :data:`FLOATS` (here) makes
+those plain floats; the engine's ``VALUES`` builds graph nodes instead, so
+the same line gives first derivatives on floats and, under
+``grad(..., create_graph=True)``, a graph that can be differentiated again.
+A rule that called ``math.cos(a)`` would lose its derivative silently; no
+rule here touches ``math``, and ``tests/test_ops.py`` runs every row
+through second and third derivatives against central differences of the
+first, so one that did would fail.
 
-A row may also carry ``inline``: the same forward and local gradients as
-Python expression templates over floats (``{0}``, ``{1}`` the operands). They
-are for code that cannot afford a function call per node: the tape
-(:mod:`autograd.tape`) pastes them into the code it generates, and
-``Value``'s hot paths for ``+`` and ``*`` spell out the same arithmetic.
-``tests/test_ops.py`` checks, bit for bit, that every template computes
-exactly what its row's functions compute.
+Comparisons in a rule (``a > 0.0``) read the operands' values: on floats
+and on ``Value`` s they give plain bools (``Value`` compares its ``data``),
+so a rule takes its branch the same way in both namespaces. ``==`` is not
+used on operands: for ``Value`` it is identity.
 
-Everything here is pure math and imports only the standard library; the stable
-sigmoid is a plain function with its own tests.
+A row may also carry ``inline``: its forward as a Python expression
+template over float operands (``"{0} + {1}"``) for code generators that
+cannot afford a function call per node (the tape). ``tests/test_ops.py``
+checks, bit for bit, that every template computes exactly what its row's
+``forward`` does.
+
+Everything here is pure math and imports only the standard library.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections import namedtuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 
-class Inline(namedtuple("Inline", "forward local_grads")):
-    """A primitive as expression templates over float operands ``{0}``, ``{1}``.
+class Primitive(NamedTuple):
+    """One operation of the table; see the module docstring for each field."""
 
-    ``forward`` is one template (a str); ``local_grads`` holds one template per
-    operand; the template ``"1.0"`` means the upstream gradient passes
-    through unchanged (1.0 * g is g).
-    """
+    op: str
+    name: str
+    arity: int
+    forward: Callable[..., float]
+    vjp: Callable[..., tuple]
+    doc: str
+    defaults: tuple = ()
+    inline: str | None = None
 
-    __slots__ = ()
 
-
-class Primitive(namedtuple("Primitive", "forward local_grads inline", defaults=(None,))):
-    """One operation: ``forward`` on floats, its ``local_grads`` rule, and
-    optionally the same as ``Inline`` templates."""
-
-    __slots__ = ()
+# -- forwards on floats: the contract's errors, named -------------------------
 
 
 def exp(a: float) -> float:
@@ -69,16 +83,16 @@ def reciprocal(a: float) -> float:
     return 1.0 / a
 
 
-def power(a: float, k: float) -> float:
-    """``a ** k`` for a constant exponent ``k``, real-valued or an error."""
-    if a == 0.0 and k < 0.0:
-        raise ZeroDivisionError(f"{a!r} ** {k!r} is undefined (division by zero)")
-    if a < 0.0 and not float(k).is_integer():
-        raise ValueError(f"{a!r} ** {k!r} is not a real number (negative base, fractional exponent)")
+def power(a: float, b: float) -> float:
+    """``a ** b``, real-valued and exactly float ``**``'s result, or a clear error."""
+    if a == 0.0 and b < 0.0:
+        raise ZeroDivisionError(f"{a!r} ** {b!r} is undefined (division by zero)")
+    if a < 0.0 and not (b - b == 0.0 and b.is_integer()):
+        raise ValueError(f"{a!r} ** {b!r} is not a real number (negative base, non-integer exponent)")
     try:
-        return a**k
+        return a**b
     except OverflowError:
-        raise OverflowError(f"{a!r} ** {k!r} overflows a float") from None
+        raise OverflowError(f"{a!r} ** {b!r} overflows a float") from None
 
 
 def maximum(a: float, b: float) -> float:
@@ -90,8 +104,8 @@ def maximum(a: float, b: float) -> float:
 
 
 def relu(a: float) -> float:
-    # Written so that nan passes through (nan <= 0.0 is False), as in PyTorch.
-    return 0.0 if a <= 0.0 else a
+    # nan and -0.0 pass through (neither is < 0.0), as in PyTorch.
+    return 0.0 if a < 0.0 else a
 
 
 def leaky_relu(a: float, alpha: float) -> float:
@@ -111,80 +125,140 @@ def sigmoid(a: float) -> float:
     return e / (1.0 + e)
 
 
-def _max_grads(out, a, b):
+def _periodic(function: Callable[[float], float], name: str) -> Callable[[float], float]:
+    def forward(a: float) -> float:
+        if a - a != 0.0 and a == a:  # ±inf: no value (nan passes through)
+            raise ValueError(f"{name}({a!r}) is undefined")
+        return function(a)
+
+    forward.__name__ = name
+    return forward
+
+
+sin = _periodic(math.sin, "sin")
+cos = _periodic(math.cos, "cos")
+
+
+# -- vector-Jacobian products, written against lib ------------------------------
+
+
+def _is_zero(x) -> bool:
+    # ±0.0 (not nan), without ==: that is identity for a Value.
+    return x >= 0.0 and x <= 0.0
+
+
+def _power_vjp(lib, g, out, a, b):
+    # d/da = b a^(b-1), d/db = a^b log a, with PyTorch's values where the
+    # formulas fail: a^0 is the constant 1 (no gradient to a, even at a = 0);
+    # at a = 0 the slope is +inf for 0 < b < 1 (sqrt's: 0^(b-1) would divide
+    # by zero), and the exponent gets 0 (b >= 0 there: a negative b raised in
+    # forward); a negative base (an integer b) has no real log: nan.
+    if _is_zero(b):
+        da = 0.0
+    elif b < 1.0 and _is_zero(a):
+        da = g * math.inf
+    else:
+        da = g * (b * lib.power_or_inf(a, b - 1.0))
+    if a > 0.0:
+        db = g * (out * lib.log(a))
+    elif _is_zero(a):
+        db = 0.0
+    else:
+        db = g * math.nan
+    return (da, db)
+
+
+def _max_vjp(lib, g, out, a, b):
     # The larger input takes the whole gradient; a tie splits it evenly, so
-    # the two halves still add up to the gradient of max itself. With a nan
-    # (unordered) both get it, as in PyTorch.
-    a, b = float(a), float(b)
+    # the halves add up to the gradient of max itself; with a nan (unordered)
+    # both get it, as in PyTorch.
     if a > b:
-        return (1.0, 0.0)
-    if b > a:
-        return (0.0, 1.0)
-    if a == b:
-        return (0.5, 0.5)
-    return (1.0, 1.0)
+        return (g, 0.0)
+    if a < b:
+        return (0.0, g)
+    if a >= b:
+        return (g * 0.5, g * 0.5)
+    return (g, g)
 
 
-def _power_or_inf(a, e: float):
-    """``a ** e`` for the gradient rule: a float that overflows is ±inf, not an error."""
-    if type(a) is not float:
-        return a**e  # a Value: building the graph of the gradient
-    try:
-        return a**e
-    except OverflowError:
-        odd = e.is_integer() and e % 2.0 == 1.0
-        return -math.inf if a < 0.0 and odd else math.inf
-
-
-def _power_grads(out, a, k):
-    # d/da a**k = k * a**(k-1); the exponent is a constant and gets no gradient.
-    # Where that formula breaks down, the limits PyTorch gives: a**0 is the
-    # constant 1 (gradient 0, even at a = 0), and at a = 0 with 0 < k < 1 the
-    # slope is +inf (the slope of sqrt at 0). k < 0 at a = 0 never gets here:
-    # its forward raises.
-    k = float(k)
-    if k == 0.0:
-        return (0.0, 0.0)
-    if k < 1.0 and float(a) == 0.0:
-        return (math.inf, 0.0)
-    return (k * _power_or_inf(a, k - 1.0), 0.0)
-
-
-def _expm1(a):
-    return math.expm1(a) if type(a) is float else a.exp() - 1.0
-
-
-def _leaky_relu_grads(out, a, alpha):
-    # Gradient alpha at exactly 0 (and for nan), as in PyTorch; d/d alpha = min(a, 0).
-    return (1.0, 0.0) if float(a) > 0.0 else (alpha, a)
-
-
-def _elu_grads(out, a, alpha):
-    # For a <= 0: d/da alpha (e^a - 1) = alpha e^a = out + alpha (PyTorch's form;
-    # alpha at exactly 0), d/d alpha = e^a - 1. nan takes the other branch, as in PyTorch.
-    return (out + alpha, _expm1(a)) if float(a) <= 0.0 else (1.0, 0.0)
+def _elu_vjp(lib, g, out, a, alpha):
+    # alpha e^a (not out + alpha, which cancels below -20); d/d alpha = e^a - 1.
+    # nan takes the x > 0 branch, as in PyTorch.
+    if a <= 0.0:
+        return (g * (alpha * lib.exp(a)), g * lib.expm1(a))
+    return (g, 0.0)
 
 
 PRIMITIVES: dict[str, Primitive] = {
-    "+": Primitive(operator.add, lambda out, a, b: (1.0, 1.0), Inline("{0} + {1}", ("1.0", "1.0"))),
-    "*": Primitive(operator.mul, lambda out, a, b: (b, a), Inline("{0} * {1}", ("{1}", "{0}"))),
-    "exp": Primitive(exp, lambda out, a: (out,)),
-    "log": Primitive(log, lambda out, a: (1.0 / a,)),
-    "1/x": Primitive(reciprocal, lambda out, a: (-(out * out),)),
-    "**": Primitive(power, _power_grads),
-    "max": Primitive(maximum, _max_grads),
-    "relu": Primitive(
-        relu,
-        # nan passes through, with gradient 1, as in PyTorch.
-        lambda out, a: (0.0 if float(a) <= 0.0 else 1.0,),
-        Inline("0.0 if {0} <= 0.0 else {0}", ("0.0 if {0} <= 0.0 else 1.0",)),
-    ),
-    "leaky_relu": Primitive(leaky_relu, _leaky_relu_grads),
-    "elu": Primitive(elu, _elu_grads),
-    "tanh": Primitive(math.tanh, lambda out, a: (1.0 - out * out,)),
-    "sigmoid": Primitive(sigmoid, lambda out, a: (out * (1.0 - out),)),
+    row.op: row
+    for row in [
+        Primitive("+", "add", 2, operator.add, lambda lib, g, out, a, b: (g, g),
+                  "a + b", inline="{0} + {1}"),
+        Primitive("*", "mul", 2, operator.mul, lambda lib, g, out, a, b: (g * b, g * a),
+                  "a * b", inline="{0} * {1}"),
+        Primitive("exp", "exp", 1, exp, lambda lib, g, out, a: (g * out,),
+                  "e ** self. Raises ``OverflowError`` naming the input above ~709.78."),
+        Primitive("log", "log", 1, log, lambda lib, g, out, a: (g / a,),
+                  "Natural logarithm. Raises ``ValueError`` naming the value when it is <= 0."),
+        Primitive("1/x", "reciprocal", 1, reciprocal,
+                  lambda lib, g, out, a: (-(g * out) * out,),
+                  "1 / self (op ``\"1/x\"``). Raises ``ZeroDivisionError`` at 0."),
+        Primitive("**", "power", 2, power, _power_vjp,
+                  "self ** exponent: exactly float ``**``'s value; errors where it is not real."),
+        Primitive("max", "max", 2, maximum, _max_vjp,
+                  "The larger of the two; a tie splits the gradient 0.5 / 0.5."),
+        Primitive("relu", "relu", 1, relu,
+                  lambda lib, g, out, a: (lib.where(a <= 0.0, 0.0, g),),
+                  "max(0, self), with gradient 0 at exactly 0 (and -0.0 stays -0.0).",
+                  inline="0.0 if {0} < 0.0 else {0}"),
+        Primitive("leaky_relu", "leaky_relu", 2, leaky_relu,
+                  lambda lib, g, out, a, alpha: (g, 0.0) if a > 0.0 else (g * alpha, g * a),
+                  "x for x > 0, alpha * x otherwise (fused: one node). ``alpha`` may be a\n"
+                  "``Value``: a learnable slope (PReLU), with gradient min(x, 0). The gradient\n"
+                  "at exactly 0 is ``alpha``, as in PyTorch.",
+                  defaults=(0.01,)),
+        Primitive("elu", "elu", 2, elu, _elu_vjp,
+                  "x for x > 0, alpha * (e^x - 1) otherwise (fused: one node). Never\n"
+                  "overflows; ``alpha`` may be a ``Value``. The gradient at exactly 0 is\n"
+                  "``alpha``, as in PyTorch.",
+                  defaults=(1.0,)),
+        Primitive("tanh", "tanh", 1, math.tanh, lambda lib, g, out, a: (g * (1.0 - out * out),),
+                  "Hyperbolic tangent (fused: one node, local gradient 1 - tanh²)."),
+        Primitive("sigmoid", "sigmoid", 1, sigmoid,
+                  lambda lib, g, out, a: (g * (out * (1.0 - out)),),
+                  "1 / (1 + e^-x) (fused: one node, local gradient σ(1 - σ)), overflow-free."),
+    ]
 }
-"""Every primitive, by the name a node shows as its ``op``."""
+"""Every primitive, by the ``op`` its nodes show."""
 
-FORWARD = {name: p.forward for name, p in PRIMITIVES.items()}
-LOCAL_GRADS = {name: p.local_grads for name, p in PRIMITIVES.items()}
+BY_NAME: dict[str, Primitive] = {row.name: row for row in PRIMITIVES.values()}
+"""The same rows, by ``name``."""
+
+
+def where(condition, x, y):
+    """``x`` if ``condition`` else ``y``: the one branch a rule may write as a function call."""
+    return x if condition else y
+
+
+def _power_or_inf(a: float, b: float) -> float:
+    # A rule's a ** (b - 1) may overflow where the user's a ** b did not: the
+    # slope is then ±inf, as in PyTorch, not an error.
+    try:
+        return power(a, b)
+    except OverflowError:
+        odd = b.is_integer() and b % 2.0 == 1.0
+        return -math.inf if a < 0.0 and odd else math.inf
+
+
+class _Floats:
+    """``lib`` for rules on plain floats: each primitive's forward, by name."""
+
+    where = staticmethod(where)
+    expm1 = staticmethod(math.expm1)
+    power_or_inf = staticmethod(_power_or_inf)
+
+
+FLOATS = _Floats()
+"""The ``lib`` namespace on floats (see the module docstring)."""
+for _row in PRIMITIVES.values():
+    setattr(_Floats, _row.name, staticmethod(_row.forward))

@@ -31,16 +31,12 @@ from __future__ import annotations
 from string import Formatter
 from weakref import WeakValueDictionary
 
-from .engine import Value
+from .engine import Value, gradients_lock
 from .graph import topological_order
-from .ops import FORWARD, LOCAL_GRADS, PRIMITIVES
+from .ops import FLOATS, PRIMITIVES
 
 # Generated names for the table's functions: F<row>/L<row>, by position.
-_ROW = {name: i for i, name in enumerate(PRIMITIVES)}
-
-
-def _parents(node: Value) -> tuple:
-    return node.parents
+_ROW = {op: i for i, op in enumerate(PRIMITIVES)}
 
 
 class Tape:
@@ -83,7 +79,7 @@ class Tape:
     def __init__(self, root: Value) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"Tape() takes a Value, got {type(root).__name__}")
-        order = topological_order(root, _parents)  # root first, as backward visits
+        order = topological_order(root)  # root first, as backward visits
         for node in order:
             if node.op and node.op not in _ROW:
                 raise ValueError(f"Tape cannot replay the operation {node.op!r}")
@@ -92,10 +88,10 @@ class Tape:
         self._leaves = tuple(node for node in forward_order if not node.op)
         self._interior = tuple(node for node in forward_order if node.op)
         source, needed = _generate(order)
-        namespace: dict = {"__builtins__": {}}
-        for name, row in _ROW.items():
-            namespace[f"F{row}"] = FORWARD[name]
-            namespace[f"L{row}"] = LOCAL_GRADS[name]
+        namespace: dict = {"__builtins__": {}, "lib": FLOATS}
+        for op, k in _ROW.items():
+            namespace[f"F{k}"] = PRIMITIVES[op].forward
+            namespace[f"L{k}"] = PRIMITIVES[op].vjp
         # The code is generated above from the graph's structure and our table
         # only (see the module docstring), never from user text; it runs in a
         # namespace that holds nothing but the table's functions.
@@ -117,7 +113,8 @@ class Tape:
 
     def backward(self) -> None:
         """Add d(root)/d(leaf) into every leaf's ``.grad``, exactly as ``root.backward()``."""
-        self._backward(self._values, self._leaves, self._interior)
+        with gradients_lock:
+            self._backward(self._values, self._leaves, self._interior)
 
     def __repr__(self) -> str:
         return f"Tape({len(self._interior)} operations, {len(self._leaves)} leaves)"
@@ -146,12 +143,89 @@ def _compiled(source: str) -> _Compiled:
     return compiled
 
 
-_PLAIN = ("{0}", "{1}")
+class _Untraceable(Exception):
+    """A rule that calls a function of ``lib`` or branches in Python: the tape calls it instead."""
 
 
-def _operands_in(templates: tuple[str, ...]) -> set[int]:
-    """The operand positions that templates such as ``"{1}"`` refer to."""
-    return {int(field) for t in templates for _, field, _, _ in Formatter().parse(t) if field}
+class _Source(str):
+    """Python source of an expression: what a rule computes when run on names.
+
+    Tracing a row's ``vjp`` with operands ``{0}``, ``{1}``, ``{out}`` and
+    upstream ``{g}`` gives its contributions as templates, so the tape pastes
+    the table's own arithmetic and never spells a rule a second time.
+    """
+
+    def __add__(self, other):
+        return _Source(f"({self} + {other!s})")
+
+    def __radd__(self, other):
+        return _Source(f"({other!s} + {self})")
+
+    def __sub__(self, other):
+        return _Source(f"({self} - {other!s})")
+
+    def __rsub__(self, other):
+        return _Source(f"({other!s} - {self})")
+
+    def __mul__(self, other):
+        return _Source(f"({self} * {other!s})")
+
+    def __rmul__(self, other):
+        return _Source(f"({other!s} * {self})")
+
+    def __truediv__(self, other):
+        return _Source(f"({self} / {other!s})")
+
+    def __rtruediv__(self, other):
+        return _Source(f"({other!s} / {self})")
+
+    def __neg__(self):
+        return _Source(f"(-{self})")
+
+    def __le__(self, other):
+        return _Source(f"({self} <= {other!s})")
+
+    def __lt__(self, other):
+        return _Source(f"({self} < {other!s})")
+
+    def __ge__(self, other):
+        return _Source(f"({self} >= {other!s})")
+
+    def __gt__(self, other):
+        return _Source(f"({self} > {other!s})")
+
+    def __bool__(self):
+        raise _Untraceable
+
+
+class _Tracing:
+    """``lib`` while tracing: ``where`` becomes a conditional expression; anything else stops the trace."""
+
+    @staticmethod
+    def where(condition, x, y):
+        return _Source(f"({x!s} if {condition!s} else {y!s})")
+
+    def __getattr__(self, name):
+        raise _Untraceable
+
+
+def _traced(op: str) -> tuple[str, ...] | None:
+    """The contributions of row ``op`` as templates over ``{g}``, ``{out}``, ``{0}``, ``{1}``,
+    or None when the rule cannot be traced (the tape then calls it)."""
+    row = PRIMITIVES[op]
+    operands = [_Source(f"{{{k}}}") for k in range(row.arity)]
+    try:
+        return tuple(map(str, row.vjp(_Tracing(), _Source("{g}"), _Source("{out}"), *operands)))
+    except _Untraceable:
+        return None
+
+
+_TEMPLATES = {op: _traced(op) for op in PRIMITIVES}
+
+
+def _fields(templates: tuple[str, ...]) -> set[str]:
+    """The placeholders (``"0"``, ``"out"``, ...) that templates such as ``"({g} * {1})"`` use."""
+    return {field for t in templates for _, field, _, _ in Formatter().parse(t) if field}
 
 
 def _unpack(names: list, source: str) -> str:
@@ -200,36 +274,48 @@ def _generate(order: list) -> tuple[str, list]:
     leaves = [i for i, op in enumerate(ops) if not op]
     interior = [i for i, op in enumerate(ops) if op]
 
-    # Which values backward reads: the operands an inline gradient template
-    # names, and the output and operands of every rule that is called.
+    # What forward computes from: the operands, except that x * (1/y) is the
+    # quotient x / y (as Value.__mul__ computes it), read from y itself.
+    reads = {i: parents[i] for i in interior}
+    for i in interior:
+        if ops[i] == "*" and ops[parents[i][1]] == "1/x":
+            reads[i] = [parents[i][0], parents[parents[i][1]][0]]
+
+    # Which values backward reads: the output and operands its templates name,
+    # and the output and operands of every rule that is called.
     needed: dict[int, None] = {}  # ordered: first use in backward
     for i in reversed(interior):
-        inline = PRIMITIVES[ops[i]].inline
-        if inline is None:
+        templates = _TEMPLATES[ops[i]]
+        if templates is None:
             needed.update(dict.fromkeys([i, *parents[i]]))
         else:
-            needed.update(dict.fromkeys(parents[i][k] for k in _operands_in(inline.local_grads)))
+            fields = _fields(templates)
+            named = [i] if "out" in fields else []
+            named += [parents[i][int(f)] for f in sorted(fields) if f.isdigit()]
+            needed.update(dict.fromkeys(named))
     slot = {i: k for k, i in enumerate(interior)}  # position in the interior tuple
     kept = set(needed) | set(leaves) | {root}
 
     # -- forward: read the leaves, one line per operation ----------------------
     last_use = {}
     for i in interior:
-        for p in parents[i]:
+        for p in reads[i]:
             last_use[p] = i
     regs = _Registers("t")
     name = {i: f"v{i}" for i in leaves}
     lines = ["def forward(leaves, interior):"]
     lines.append(_unpack([name[i] for i in leaves], "[leaf.data for leaf in leaves]"))
     for i in interior:
-        args = [name[p] for p in parents[i]]
-        for p in dict.fromkeys(parents[i]):
+        args = [name[p] for p in reads[i]]
+        for p in dict.fromkeys(reads[i]):
             if last_use[p] == i and p not in kept:
                 regs.give(name[p])
         name[i] = f"v{i}" if i in kept else regs.take()
         inline = PRIMITIVES[ops[i]].inline
-        if inline is not None:
-            lines.append(f"    {name[i]} = {inline.forward.format(*args)}")
+        if reads[i] is not parents[i]:
+            lines.append(f"    {name[i]} = {args[0]} / {args[1]}")
+        elif inline is not None:
+            lines.append(f"    {name[i]} = {inline.format(*args)}")
         else:
             lines.append(f"    {name[i]} = F{_ROW[ops[i]]}({', '.join(args)})")
         lines.append(f"    interior[{slot[i]}].data = {name[i]}")
@@ -243,32 +329,13 @@ def _generate(order: list) -> tuple[str, list]:
     regs = _Registers("u")
     grad = {i: f"g{i}" for i in leaves}  # leaves accumulate onto their .grad
 
-    def add(p: int, contribution: str) -> None:
-        if p in grad:
-            lines.append(f"    {grad[p]} += {contribution}")
-        else:
+    def add(p: int, contribution: str, body: list) -> None:
+        if p not in grad:
             # Value.backward sets an interior gradient to 0.0, then adds:
             # 0.0 + c is not always c (c = -0.0 gives 0.0), so the same here.
             grad[p] = regs.take()
-            lines.append(f"    {grad[p]} = 0.0 + {contribution}")
-
-    def pass_on(p: int, g: str, own: bool) -> bool:
-        """Add the gradient ``g`` itself into ``p``; True if ``p`` took over ``g``'s name.
-
-        An interior gradient is never -0.0 (it starts as 0.0 + c and only
-        grows by additions), so here 0.0 + g is g, bit for bit, and the
-        first contribution needs no arithmetic: ``p`` can even keep the
-        register when ``g`` is dead after this node.
-        """
-        if p in grad:
-            lines.append(f"    {grad[p]} += {g}")
-            return False
-        if own:
-            grad[p] = g
-            return True
-        grad[p] = regs.take()
-        lines.append(f"    {grad[p]} = {g}")
-        return False
+            lines.append(f"    {grad[p]} = 0.0")
+        body.append(f"{grad[p]} += {contribution}")
 
     if root in leaves:
         lines.append(f"    g{root} += 1.0")
@@ -278,26 +345,38 @@ def _generate(order: list) -> tuple[str, list]:
     for i in reversed(interior):
         g = grad.pop(i)
         a = parents[i]
-        own = True  # g's register is free for a parent once this node is done
-        inline = PRIMITIVES[ops[i]].inline
-        if inline is not None:
-            operands = [f"v{p}" for p in a]
-            for p, template in zip(a, inline.local_grads):
-                if template == "1.0":  # 1.0 * g is g exactly
-                    if pass_on(p, g, own):
-                        own = False
-                elif template in _PLAIN:  # just an operand: no brackets needed
-                    add(p, f"{template.format(*operands)} * {g}")
+        templates = _TEMPLATES[ops[i]]
+        body: list[str] = []
+        if ops[i] == "+" and templates == ("{g}", "{g}"):
+            # "+" passes g on as it is, even a zero (as Value.backward does).
+            # An interior gradient is never -0.0 (it starts as 0.0 + c), so
+            # 0.0 + g is g: the first parent may take over g's register.
+            own = True  # g's register is free for a parent once this node is done
+            for p in a:
+                if p in grad:
+                    lines.append(f"    {grad[p]} += {g}")
+                elif own:
+                    grad[p], own = g, False
                 else:
-                    add(p, f"({template.format(*operands)}) * {g}")
+                    grad[p] = regs.take()
+                    lines.append(f"    {grad[p]} = {g}")
+            if own:
+                regs.give(g)
+            continue
+        if templates is not None:
+            fields = {"g": g, "out": f"v{i}"}
+            for p, template in zip(a, templates):
+                add(p, template.format(*[f"v{q}" for q in a], **fields), body)
         else:
             ds = [f"d{k}" for k in range(len(a))]
             args = ", ".join(f"v{j}" for j in [i, *a])
-            lines.append(f"    ({', '.join(ds)},) = L{_ROW[ops[i]]}({args})")
+            body.append(f"({', '.join(ds)},) = L{_ROW[ops[i]]}(lib, {g}, {args})")
             for p, d in zip(a, ds):
-                add(p, f"{d} * {g}")
-        if own:
-            regs.give(g)
+                add(p, d, body)
+        # Every row but "+" passes nothing on from a zero gradient (0 * inf is 0).
+        lines.append(f"    if {g}:")
+        lines.extend(f"        {line}" for line in body)
+        regs.give(g)
     lines.extend(f"    leaves[{k}].grad = g{i}" for k, i in enumerate(leaves))
     lines.append("")
     return "\n".join(line for line in lines if line), list(needed)

@@ -303,9 +303,9 @@ def test_number_to_the_power_of_a_value():
 @pytest.mark.parametrize(
     "make, error",
     [
-        (lambda: Value(-2.0) ** Value(2.0), ValueError),
-        (lambda: Value(0.0) ** Value(2.0), ValueError),
-        (lambda: (-2) ** Value(2.0), ValueError),
+        (lambda: Value(-2.0) ** Value(2.5), ValueError),
+        (lambda: Value(0.0) ** Value(-2.0), ZeroDivisionError),
+        (lambda: (-2) ** Value(0.5), ValueError),
         (lambda: Value(-8.0) ** 0.5, ValueError),
         (lambda: Value(0.0) ** -1, ZeroDivisionError),
         (lambda: Value(10.0) ** 400, OverflowError),
@@ -314,6 +314,15 @@ def test_number_to_the_power_of_a_value():
 def test_pow_domain_errors(make, error):
     with pytest.raises(error):
         make()
+
+
+@pytest.mark.parametrize("base, exponent, value", [(0.0, 2.0, 0.0), (-2.0, 2.0, 4.0), (-2.0, 3.0, -8.0),
+                                                    (2.0, 3.0, 8.0), (2.0, 0.5, math.sqrt(2.0))])
+def test_a_value_exponent_is_exact_and_real_where_floats_are(base, exponent, value):
+    # Issue 13: 0 ** Value(2) and (-2) ** Value(2) are finite (as in PyTorch), not errors;
+    # issue 11: 2 ** Value(3) is 8.0 exactly, one "**" node with both operands as parents.
+    for result in (Value(base) ** Value(exponent), base ** Value(exponent)):
+        assert result.data == value and result.op == "**" and len(result.parents) == 2
 
 
 def test_negative_base_integer_exponent():

@@ -229,16 +229,29 @@ def test_a_leaf_root():
 
 
 def test_signed_zeros_are_kept_exactly():
-    # relu is off, so its input's gradient is 0.0 + (0.0 * -1.0) = +0.0, and
-    # a leaf holding -0.0 then adds +0.0: the result is +0.0, as in backward.
+    # relu is off, so its input's gradient is exactly zero, and a zero passes
+    # nothing on: the leaf keeps its -0.0, in backward and in the tape alike.
     x = Value(-1.0)
     f = (x * 1.0).relu() * -1.0
     x.grad = -0.0
     f.backward()
-    assert bits(x.grad) == bits(0.0)
+    assert bits(x.grad) == bits(-0.0)
     x.grad = -0.0
     Tape(f).backward()
-    assert bits(x.grad) == bits(0.0)
+    assert bits(x.grad) == bits(-0.0)
+    # "+" passes a zero on as it is: -0.0 + 0.0 is +0.0, in both.
+    g = (x + 1.0).relu() * 2.0
+    for replay in (g.backward, Tape(g).backward):
+        x.grad = -0.0
+        replay()
+        assert bits(x.grad) == bits(0.0)
+    h = (x * 0.0) + x * 0.0
+    x.grad = -0.0
+    h.backward()
+    tape_x = x.grad
+    x.grad = -0.0
+    Tape(h).backward()
+    assert bits(x.grad) == bits(tape_x)
 
 
 @pytest.mark.parametrize(
