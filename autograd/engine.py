@@ -230,6 +230,10 @@ class Value:
             return NotImplemented
         return self.reciprocal() if other.data == 1.0 else _quotient(other, self)
 
+    def sqrt(self) -> Value:
+        """The square root, ``self ** 0.5`` (one ``**`` node); slope +inf at 0."""
+        return self**0.5
+
     # -- backpropagation ---------------------------------------------------
     def backward(self, gradient: Number = 1.0) -> None:
         """Fill ``.grad`` with d(self)/d(node) for every node reachable from self.
@@ -359,6 +363,7 @@ def _method(row: Primitive):
 for _row in PRIMITIVES.values():
     if _row.op not in OPERATORS:
         setattr(Value, _row.name, _method(_row))
+Value.__abs__ = Value.abs  # abs(x), as for numbers and tensors
 
 
 class _Values:
@@ -381,8 +386,13 @@ for _row in PRIMITIVES.values():
     setattr(_Values, _row.name, staticmethod(lambda *operands, row=_row: _apply(row, *operands)))
 
 
-FUNCTIONS = {row.name: getattr(Value, row.name) for row in PRIMITIVES.values() if row.op not in OPERATORS}
-"""The functions of one or two Values, by name: every method of the table (the command line's list)."""
+COMPOSITES = ("sqrt",)
+"""The methods built from primitives rather than declared as rows."""
+
+FUNCTIONS = {name: getattr(Value, name) for name in
+             [row.name for row in PRIMITIVES.values() if row.op not in OPERATORS] + list(COMPOSITES)}
+"""The functions of one or two Values, by name: every method of the table, and the composites
+(the command line's list)."""
 
 
 def local_grads(node: Value) -> tuple[float, ...]:

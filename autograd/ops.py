@@ -222,6 +222,13 @@ PRIMITIVES: dict[str, Primitive] = {
                   "overflows; ``alpha`` may be a ``Value``. The gradient at exactly 0 is\n"
                   "``alpha``, as in PyTorch.",
                   defaults=(1.0,)),
+        Primitive("sin", "sin", 1, sin, lambda lib, g, out, a: (g * lib.cos(a),),
+                  "Sine (radians). Raises ``ValueError`` at ±inf, where it has no value."),
+        Primitive("cos", "cos", 1, cos, lambda lib, g, out, a: (-(g * lib.sin(a)),),
+                  "Cosine (radians). Raises ``ValueError`` at ±inf, where it has no value."),
+        Primitive("abs", "abs", 1, math.fabs,
+                  lambda lib, g, out, a: (lib.where(a > 0.0, g, lib.where(a < 0.0, -g, 0.0)),),
+                  "|self|, with gradient 0 at 0 (and for nan), as PyTorch's sign."),
         Primitive("tanh", "tanh", 1, math.tanh, lambda lib, g, out, a: (g * (1.0 - out * out),),
                   "Hyperbolic tangent (fused: one node, local gradient 1 - tanh²)."),
         Primitive("sigmoid", "sigmoid", 1, sigmoid,

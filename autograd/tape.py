@@ -216,7 +216,7 @@ def _traced(op: str) -> tuple[str, ...] | None:
     operands = [_Source(f"{{{k}}}") for k in range(row.arity)]
     try:
         return tuple(map(str, row.vjp(_Tracing(), _Source("{g}"), _Source("{out}"), *operands)))
-    except _Untraceable:
+    except (_Untraceable, TypeError):  # TypeError: it called something that wants a number
         return None
 
 

@@ -11,6 +11,7 @@ where a derivative jumps) fall back to ``tanh`` of the first operand.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import Callable
 
@@ -95,6 +96,16 @@ def replay(steps, leaves, apply):
 
 def random_program(rng, n_steps: int):
     return [(rng.randrange(len(OPS)), rng.randrange(10**6), rng.randrange(10**6)) for _ in range(n_steps)]
+
+
+def bits(x: float) -> bytes:
+    """The float's bytes, for bit-for-bit comparisons; every nan counts as one.
+
+    Which nan survives ``nan + (-nan)`` (its sign bit) depends on how CPython's
+    specialised float paths were compiled, not on the arithmetic: IEEE leaves
+    it open, so the tests do too.
+    """
+    return struct.pack("<d", math.nan if x != x else x)
 
 
 def close(a: float, b: float, rel: float) -> bool:

@@ -98,6 +98,9 @@ TEST_ROWS: dict[str, TestRow] = {
         valid=lambda a, alpha: _far(a, 0.0) and a < 10,
         constant=(1,),
     ),
+    "sin": TestRow(lambda t, a: t.sin(a), samples=((0.5,), (-1.7,)), valid=lambda a: abs(a) < 10),
+    "cos": TestRow(lambda t, a: t.cos(a), samples=((0.5,), (-1.7,)), valid=lambda a: abs(a) < 10),
+    "abs": TestRow(lambda t, a: t.abs(a), samples=((0.5,), (-1.7,)), valid=lambda a: _far(a, 0.0)),
     "tanh": TestRow(lambda t, a: t.tanh(a), samples=((0.5,), (-1.7,))),
     "sigmoid": TestRow(lambda t, a: t.sigmoid(a), samples=((0.5,), (-1.7,))),
 }

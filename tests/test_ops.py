@@ -10,11 +10,11 @@ engine's hand-written ``+`` and ``*`` equal to the rows bit for bit.
 
 import math
 import random
-import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rows import TEST_ROWS, apply
 
 from autograd import Tape, Value, grad, ops
 from autograd.__main__ import FUNCTIONS as CLI_FUNCTIONS
@@ -22,13 +22,7 @@ from autograd.engine import FUNCTIONS, OPERATORS, VALUES
 from autograd.graph import topological_order
 from autograd.ops import FLOATS, PRIMITIVES
 
-from expressions import OPS, random_program, replay, resolve
-from rows import TEST_ROWS, apply
-
-
-def bits(x: float) -> bytes:
-    return struct.pack("<d", x)
-
+from expressions import OPS, bits, random_program, replay, resolve
 
 SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-310, -1e-310, 1e300, -1e300,
             math.inf, -math.inf, math.nan, 3.0, 7.25]

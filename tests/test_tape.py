@@ -4,7 +4,6 @@ rebuilding the graph and calling backward() gives (API.md, issue 6)."""
 import gc
 import math
 import random
-import struct
 import weakref
 
 import pytest
@@ -15,11 +14,7 @@ from autograd import Tape, Value
 from autograd.graph import topological_order
 from autograd.tape import _generate
 
-from expressions import OPS, random_program, replay, resolve
-
-
-def bits(x: float) -> bytes:
-    return struct.pack("<d", x)
+from expressions import OPS, bits, random_program, replay, resolve
 
 
 def _apply(op, a, b):
@@ -241,9 +236,9 @@ def test_signed_zeros_are_kept_exactly():
     assert bits(x.grad) == bits(-0.0)
     # "+" passes a zero on as it is: -0.0 + 0.0 is +0.0, in both.
     g = (x + 1.0).relu() * 2.0
-    for replay in (g.backward, Tape(g).backward):
+    for run_backward in (g.backward, Tape(g).backward):
         x.grad = -0.0
-        replay()
+        run_backward()
         assert bits(x.grad) == bits(0.0)
     h = (x * 0.0) + x * 0.0
     x.grad = -0.0
