@@ -13,7 +13,8 @@ A row (:class:`Primitive`) says everything about an operation:
   upstream gradient ``g``, the output ``out`` and the operands, it returns
   what each operand receives: ``g`` times that operand's local gradient,
   written so that nothing overflows where the true product is finite
-  (``1/x`` gives ``-(g * out) * out``, not ``g * -(out * out)``).
+  (``1/x`` gives ``-(g / a) / a``, not ``g * -(out * out)``, whose square
+  overflows for |a| < 1e-154; it also makes ``x / x`` exactly 0).
 
 A rule is written once, against ``lib``: the operations of the table by
 name (``lib.exp``, ``lib.cos``, ...), ``lib.where(condition, x, y)``, and
@@ -87,7 +88,7 @@ def power(a: float, b: float) -> float:
     """``a ** b``, real-valued and exactly float ``**``'s result, or a clear error."""
     if a == 0.0 and b < 0.0:
         raise ZeroDivisionError(f"{a!r} ** {b!r} is undefined (division by zero)")
-    if a < 0.0 and not (b - b == 0.0 and b.is_integer()):
+    if a < 0.0 and not (b.is_integer() or abs(b) == math.inf):
         raise ValueError(f"{a!r} ** {b!r} is not a real number (negative base, non-integer exponent)")
     try:
         return a**b
@@ -183,9 +184,12 @@ def _max_vjp(lib, g, out, a, b):
 
 def _elu_vjp(lib, g, out, a, alpha):
     # alpha e^a (not out + alpha, which cancels below -20); d/d alpha = e^a - 1.
-    # nan takes the x > 0 branch, as in PyTorch.
-    if a <= 0.0:
+    # At exactly 0 the slope is alpha, a constant there (so the second
+    # derivative is 0, as PyTorch's); nan takes the x > 0 branch, as in PyTorch.
+    if a < 0.0:
         return (g * (alpha * lib.exp(a)), g * lib.expm1(a))
+    if _is_zero(a):
+        return (g * alpha, 0.0)
     return (g, 0.0)
 
 
@@ -201,7 +205,7 @@ PRIMITIVES: dict[str, Primitive] = {
         Primitive("log", "log", 1, log, lambda lib, g, out, a: (g / a,),
                   "Natural logarithm. Raises ``ValueError`` naming the value when it is <= 0."),
         Primitive("1/x", "reciprocal", 1, reciprocal,
-                  lambda lib, g, out, a: (-(g * out) * out,),
+                  lambda lib, g, out, a: (-(g / a) / a,),
                   "1 / self (op ``\"1/x\"``). Raises ``ZeroDivisionError`` at 0."),
         Primitive("**", "power", 2, power, _power_vjp,
                   "self ** exponent: exactly float ``**``'s value; errors where it is not real."),

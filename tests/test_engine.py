@@ -4,6 +4,8 @@ table, the semantics of backward, memory, and no_grad."""
 import gc
 import math
 import re
+import sys
+import threading
 import weakref
 
 import pytest
@@ -509,3 +511,105 @@ def test_no_grad_nests_and_works_as_a_decorator():
         assert (x * 2).op == ""  # and no_grad holds again after it
     assert frozen(x).op == ""
     assert (x * 2).op == "*"
+
+
+# -- threads, comparisons, a starting gradient (issue 13) ---------------------------
+
+
+@pytest.fixture
+def tiny_switch_interval():
+    """Threads switch every microsecond, so races that a long interval hides show."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _run_in_threads(work, n_threads: int = 4) -> None:
+    errors = []
+
+    def guarded():
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_concurrent_backward_over_a_shared_interior_node_is_exact(tiny_switch_interval):
+    # The red team's reproducer: with the visit marks in .grad, 240,192 instead of 240,000.
+    n = 10_000
+    w = Value(0.5)
+    h = w * 3
+
+    def work():
+        for _ in range(n):
+            (h + 0.0).backward()
+
+    _run_in_threads(work)
+    assert w.grad == 3.0 * 4 * n
+
+
+def test_concurrent_backward_tape_and_grad_on_one_graph_are_exact(tiny_switch_interval):
+    from autograd import Tape
+
+    x, y = Value(1.5), Value(-2.0)
+    shared = (x * y).tanh()
+    roots = [shared * x + y, shared.exp() * y, (shared - x).relu() + shared]
+    expected = {x: 0.0, y: 0.0}
+    for root in roots:
+        for v, g in zip((x, y), grad(root, [x, y])):
+            expected[v] += g
+    tapes = [Tape(root) for root in roots]
+    n = 300
+    x.grad = y.grad = 0.0
+
+    def work():
+        for _ in range(n):
+            for root, tape in zip(roots, tapes):
+                root.backward()
+                tape.backward()
+                assert grad(root, [x, y]) == grad(root, [x, y])
+
+    _run_in_threads(work)
+    for v in (x, y):
+        assert v.grad == pytest.approx(2 * 4 * n * expected[v], rel=1e-12)
+
+
+@pytest.mark.parametrize("a, b", [(1.0, 0.0), (0.0, 1.0), (2.0, 2.0), (-1.0, math.inf), (math.nan, 1.0)])
+def test_comparisons_read_data_and_give_plain_bools(a, b):
+    x, y = Value(a), Value(b)
+    for result, expected in [(x < y, a < b), (x <= y, a <= b), (x > y, a > b), (x >= y, a >= b),
+                             (x < b, a < b), (a < y, a < b), (x >= b, a >= b), (b <= x, b <= a)]:
+        assert type(result) is bool and result == expected
+
+
+def test_equality_stays_identity_so_values_key_dicts():
+    a, b = Value(1.0), Value(1.0)
+    assert a == a and a != b and not (a == 1.0)
+    assert len({a: 1, b: 2}) == 2 and len({a, b, a}) == 2
+    assert sorted([Value(3.0), Value(1.0), Value(2.0)])[0].data == 1.0
+    if Value(2.0) > 1:  # what a Python user writes in an if
+        pass
+    with pytest.raises(TypeError):
+        Value(1.0) < "2"  # noqa: B015
+
+
+def test_backward_takes_a_starting_gradient():
+    x, y = Value(2.0), Value(3.0)
+    (x * y).backward(gradient=2.5)
+    assert (x.grad, y.grad) == (7.5, 5.0)
+    z = Value(4.0)
+    z.backward(gradient=-1.5)  # a leaf: its own gradient
+    assert z.grad == -1.5
+    a = Value(1.0)
+    a.exp().backward(gradient=0.0)  # zero passes nothing on
+    assert a.grad == 0.0
+    with pytest.raises(TypeError, match="str"):
+        (x * y).backward(gradient="1")
