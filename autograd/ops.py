@@ -66,6 +66,7 @@ class Primitive(NamedTuple):
 
 
 def exp(a: float) -> float:
+    """e ** a; ``OverflowError`` naming ``a`` above ~709.78."""
     try:
         return math.exp(a)
     except OverflowError:
@@ -73,12 +74,14 @@ def exp(a: float) -> float:
 
 
 def log(a: float) -> float:
+    """The natural logarithm; ``ValueError`` naming ``a`` when it is <= 0."""
     if a <= 0.0:  # (nan is not: it passes through, as everywhere)
         raise ValueError(f"log is defined only for positive numbers, got {a!r}")
     return math.log(a)
 
 
 def reciprocal(a: float) -> float:
+    """1 / a; ``ZeroDivisionError`` at 0 (a subnormal ``a`` gives ±inf, as float division)."""
     if a == 0.0:
         raise ZeroDivisionError(f"1/x is undefined at x = {a!r}")
     return 1.0 / a
@@ -97,6 +100,7 @@ def power(a: float, b: float) -> float:
 
 
 def maximum(a: float, b: float) -> float:
+    """The larger of ``a`` and ``b``; nan when either is nan."""
     if a >= b:
         return a
     if a < b:
@@ -105,15 +109,18 @@ def maximum(a: float, b: float) -> float:
 
 
 def relu(a: float) -> float:
+    """max(a, 0), keeping -0.0 and nan as they are."""
     # nan and -0.0 pass through (neither is < 0.0), as in PyTorch.
     return 0.0 if a < 0.0 else a
 
 
 def leaky_relu(a: float, alpha: float) -> float:
+    """a for a > 0, alpha * a otherwise."""
     return a if a > 0.0 else alpha * a
 
 
 def elu(a: float, alpha: float) -> float:
+    """a for a > 0, alpha * (e^a - 1) otherwise."""
     # expm1: e^a - 1 without the cancellation near 0; never overflows (a <= 0).
     return a if a > 0.0 else alpha * math.expm1(a)
 
@@ -133,6 +140,7 @@ def _periodic(function: Callable[[float], float], name: str) -> Callable[[float]
         return function(a)
 
     forward.__name__ = name
+    forward.__doc__ = f"{name}(a) in radians; ``ValueError`` at ±inf, where it has no value."
     return forward
 
 
@@ -241,9 +249,6 @@ PRIMITIVES: dict[str, Primitive] = {
     ]
 }
 """Every primitive, by the ``op`` its nodes show."""
-
-BY_NAME: dict[str, Primitive] = {row.name: row for row in PRIMITIVES.values()}
-"""The same rows, by ``name``."""
 
 
 def where(condition, x, y):

@@ -300,3 +300,19 @@ def test_tanh_is_finite_and_its_gradient(x):
     assert -1.0 <= t <= 1.0
     (d,) = PRIMITIVES["tanh"].vjp(FLOATS, 1.0, t, x)
     assert d == pytest.approx(1.0 - math.tanh(x) ** 2, abs=1e-15)
+
+
+def test_every_public_name_of_the_core_has_a_docstring():
+    import inspect
+
+    from autograd import check, engine, files, graph
+
+    for module in (ops, graph, engine, check, files):
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                assert (obj.__doc__ or "").strip(), f"{module.__name__}.{name}"
+    for name, obj in vars(Value).items():
+        if not name.startswith("_") and callable(obj):
+            assert (obj.__doc__ or "").strip(), f"Value.{name}"
