@@ -17,13 +17,14 @@ A row (:class:`Primitive`) says everything about an operation:
   overflows for |a| < 1e-154; it also makes ``x / x`` exactly 0).
 
 A rule is written once, against ``lib``: the operations of the table by
-name (``lib.exp``, ``lib.cos``, ...), ``lib.where(condition, x, y)``, and
-arithmetic and comparisons on its arguments. :data:`FLOATS` (here) makes
+name (``lib.exp``, ``lib.cos``, ...), ``lib.where(condition, x, y)``,
+``lib.expm1`` and ``lib.power_or_inf`` (``**`` whose overflow is ±inf, the
+slope PyTorch gives), and arithmetic and comparisons on its arguments. :data:`FLOATS` (here) makes
 those plain floats; the engine's ``VALUES`` builds graph nodes instead, so
 the same line gives first derivatives on floats and, under
 ``grad(..., create_graph=True)``, a graph that can be differentiated again.
 A rule that called ``math.cos(a)`` would lose its derivative silently; no
-rule here touches ``math``, and ``tests/test_ops.py`` runs every row
+rule here calls a function of ``math`` (``math.inf`` is a constant), and ``tests/test_ops.py`` runs every row
 through second and third derivatives against central differences of the
 first, so one that did would fail.
 
