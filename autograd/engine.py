@@ -22,7 +22,7 @@ Hand-written for speed, and nowhere else (``make bench``'s engine step,
 * ``Value.__add__`` and ``__mul__`` build their node inline rather than
   through :func:`_node` (a call less per node: about 4% of the step);
 * ``Value.backward`` applies the rows of ``+`` and ``*`` inline rather than
-  calling their ``vjp`` (about 15% of the step).
+  calling their ``vjp`` (about 12% of the step: 6 ms of backward's 29 ms).
 
 ``tests/test_ops.py`` checks both against the rows, bit for bit.
 """
