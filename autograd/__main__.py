@@ -98,6 +98,8 @@ def _arguments() -> _Parser:
                         help="write the graph here (nothing is written without -o)")
     parser.add_argument("--format", choices=FORMATS,
                         help="default: from FILE's suffix (.dot, .gv, .png), else svg")
+    parser.add_argument("--html", metavar="FILE",
+                        help="write a page that plays the backward pass step by step")
     return parser
 
 
@@ -310,6 +312,27 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
         raise UsageError(str(e)) from None
 
 
+def _player_bytes(out: Value) -> bytes:
+    # The player (autograd.walk) imports graphviz only when asked for.
+    from .viz import RenderError
+    from .walk import WALK_MAX_NODES, walkthrough
+
+    try:
+        return walkthrough(out).html().encode("utf-8")
+    except ValueError:  # more than walkthrough's max_nodes
+        raise UsageError(f"the graph is too large to play (over {WALK_MAX_NODES} nodes); "
+                         "leave out --html") from None
+    except RenderError as e:
+        raise UsageError(str(e)) from None
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        raise UsageError(f"cannot write {_quote(path)}: {e.strerror or e}") from None
+
+
 def _format_number(x: float) -> str:
     return format(x + 0.0, ".12g")  # + 0.0 turns -0.0 into 0.0
 
@@ -333,12 +356,15 @@ def run(argv: Sequence[str]) -> str:
     grads = {name: v.grad for name, v in variables.items()}
     if not all(map(math.isfinite, [out.data, *grads.values()])):
         raise UsageError("cannot evaluate: the result or a gradient is not a finite number")
+    player = _player_bytes(out) if args.html is not None else None  # before writing anything
     if args.output is not None:
         data = _graph_bytes(out, fmt)
         try:
             write_atomic(args.output, data)
         except OSError as e:
             raise UsageError(f"cannot write {_quote(args.output)}: {e.strerror or e}") from None
+    if player is not None:
+        _write(args.html, player)
     lines = [f"f = {_format_number(out.data)}"]
     lines += [f"df/d{name} = {_format_number(g)}" for name, g in grads.items()]
     return "\n".join(lines)

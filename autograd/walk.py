@@ -135,8 +135,7 @@ def _contribution(local: float, upstream: float) -> float:
 def describe(step: Step) -> str:
     """The arithmetic of ``step``, as ``str(step)`` prints it."""
     node = step.node
-    gate = f"{_visible(node.label)} = {_formula(node, 1)}" if node.label else name(node)
-    lines = [f"{gate}: upstream {number(step.upstream)}"]
+    lines = [f"{_gate(node)}: upstream {number(step.upstream)}"]
     for parent, local, c in zip(node.parents, step.local_grads, step.contributions):
         lines.append(f"  {_owner(parent)}.grad += {number(step.upstream)} × {number(local)} = {number(c)}")
     return "\n".join(lines)
@@ -151,11 +150,21 @@ def name(node: Value) -> str:
         return _visible(node.label)
     if not node.parents:
         return number(node.data)
-    for depth in (3, 2, 1):
+    return _spelled(node)
+
+
+def _gate(node: Value) -> str:
+    """The gate that makes ``node``: ``f = q * z``, or the formula alone for a node without a label."""
+    return f"{_visible(node.label)} = {_spelled(node)}" if node.label else name(node)
+
+
+def _spelled(node: Value) -> str:
+    """The formula of an interior ``node``, as deep as it stays short."""
+    for depth in (3, 2):
         text = _formula(node, depth)
         if len(text) <= _NAME_CHARS:
             return text
-    return _formula(node, 0)
+    return _formula(node, 1)
 
 
 def _owner(node: Value) -> str:
@@ -266,8 +275,7 @@ class Walkthrough:
         lines = ["forward pass: each gate computes its value; no gradient yet"]
         for node in order:
             if node.parents:
-                gate = f"{_visible(node.label)} = {_formula(node, 1)}" if node.label else name(node)
-                lines.append(f"  {gate} = {number(node.data)}")
+                lines.append(f"  {_gate(node)} = {number(node.data)}")
         return "\n".join(lines)
 
 
