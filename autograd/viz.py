@@ -111,7 +111,7 @@ def draw_graph(
 
     * orange: the current node, the one the k-th step processed; the edges
       from its parents are orange too, each labelled with the contribution it
-      just carried;
+      just carried, and the parents are outlined in orange;
     * pale green: finished: its gradient is complete and, for an interior
       node, already passed on to its parents;
     * white: still waiting for (the rest of) its gradient, or for its turn.
@@ -171,6 +171,7 @@ def draw_graph(
             shape="record",
             style="filled",
             fillcolor=look.colour(node),
+            **look.outline(node),
         )
         if node.parents:
             dot.node(f"op{i}", graphviz.nohtml(escape_label(node.op)), shape="ellipse",
@@ -198,6 +199,9 @@ class _Kinds:
 
     def grad(self, node: Value) -> str:
         return f"grad {_number(node.grad)}"
+
+    def outline(self, node: Value) -> dict:
+        return {}
 
     def op(self, node: Value) -> dict:
         return {}
@@ -250,6 +254,11 @@ class _Progress:
         g = self.arrived.get(node)
         # No-break spaces: Graphviz keeps them, so the field keeps its width.
         return ("grad" if g is None else self._grad_text(g)).ljust(self.width.get(node, 4), NBSP)
+
+    def outline(self, node: Value) -> dict:
+        if self.current is None or node not in self.current.node.parents:
+            return {}
+        return {"color": CURRENT_COLOR, "penwidth": "2"}
 
     def op(self, node: Value) -> dict:
         if self.current is None or node is not self.current.node:

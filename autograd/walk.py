@@ -387,7 +387,7 @@ $frames
 <div class="side">
 $texts
 <div class="legend">
-<span class="swatch current"></span> current gate &nbsp;
+<span class="swatch current"></span> current gate, its inputs outlined &nbsp;
 <span class="swatch done"></span> gradient complete, passed on &nbsp;
 <span class="swatch"></span> waiting<br>
 each line: parent.grad += upstream &times; local = contribution
@@ -410,12 +410,15 @@ _SCRIPT = string.Template("""
     counter.textContent = "step " + k + " of " + last;
     prev.disabled = k === 0;
     next.disabled = k === last;
-    // Bring the current gate into view when the drawing is wider than its box.
-    var hot = frames[k].querySelector('[fill="$current"]');
-    if (hot) {
-      var v = view.getBoundingClientRect(), r = hot.getBoundingClientRect();
-      if (r.left < v.left || r.right > v.right) view.scrollLeft += r.left - v.left - (v.width - r.width) / 2;
-    }
+    // Follow the current gate and the edges it uses: centre them when the drawing is wider than its box.
+    var hot = frames[k].querySelectorAll('[fill="$current"], [stroke="$current"]');
+    var v = view.getBoundingClientRect(), left = Infinity, right = -Infinity;
+    hot.forEach(function (e) {
+      var r = e.getBoundingClientRect();
+      left = Math.min(left, r.left);
+      right = Math.max(right, r.right);
+    });
+    if (hot.length) view.scrollLeft += (left + right) / 2 - (v.left + v.right) / 2;
     if (page && location.hash !== "#step=" + k) {
       try { history.replaceState(null, "", "#step=" + k); } catch (e) { /* a file: URL may refuse */ }
     }

@@ -111,6 +111,14 @@ class Browser:
             raise BrowserError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def wait_until(self, expression: str) -> None:
+        """Wait until a JavaScript expression is true (events such as hashchange come a moment later)."""
+        deadline = time.monotonic() + self.timeout
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise BrowserError(f"still false after {self.timeout} s: {expression}")
+            time.sleep(0.02)
+
     def click(self, selector: str) -> None:
         """A real mouse click (press and release) in the middle of the element."""
         box = self.evaluate(

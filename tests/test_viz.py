@@ -286,6 +286,8 @@ def test_each_step_colours_current_finished_and_waiting(dot):
     # the edges just used carry their contributions, the others a blank label of the same width
     used = [line for line in one.source.splitlines() if "-> op0" in line]
     assert len(used) == 2 and all("color=orange" in line for line in used)
+    outlined = [line for line in one.source.splitlines() if " color=orange" in line and "->" not in line]
+    assert sorted(re.search(r"\{(\w)\|", line).group(1) for line in outlined) == ["q", "z"]  # f's inputs
     assert "-4" in words and "3" in words
     two = draw_graph(f, step=2)
     assert fills(two) == {"f": "palegreen", "z": "palegreen", "q": "orange", "y": "palegreen",
