@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import string
 from collections import namedtuple
 from operator import attrgetter
@@ -41,6 +42,8 @@ __all__ = ["Step", "backward_steps", "describe", "progress", "walkthrough"]
 _FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
 """How a gate is written in a step's text; other ops read as calls, ``exp(a)``."""
 _INFIX = frozenset({"+", "*", "**"})
+_WORD = re.compile(r"[\w.]+")
+_CALL = re.compile(r"\w+\([^()]*\)")
 _NAME_CHARS = 28  # a node without a label is named by its formula, up to this long
 
 
@@ -154,8 +157,11 @@ def name(node: Value) -> str:
 
 
 def _gate(node: Value) -> str:
-    """The gate that makes ``node``: ``f = q * z``, or the formula alone for a node without a label."""
-    return f"{_visible(node.label)} = {_spelled(node)}" if node.label else name(node)
+    """The gate that makes ``node``: ``f = q * z``, or the formula alone when that is all there is."""
+    formula = _spelled(node)
+    if not node.label or node.label.replace(" ", "") == formula.replace(" ", ""):
+        return formula
+    return f"{_visible(node.label)} = {formula}"
 
 
 def _spelled(node: Value) -> str:
@@ -168,9 +174,16 @@ def _spelled(node: Value) -> str:
 
 
 def _owner(node: Value) -> str:
-    # The name before ".grad": a constant or an operator formula in parentheses, (-1).grad.
+    # The name before ".grad", grouped unless it is one word or call: (-1).grad, (w0*x0).grad.
     text = name(node)
-    return text if node.label or node.op not in _INFIX and node.parents else f"({text})"
+    if node.label:
+        return text if _atomic(text) else f"({text})"
+    return text if node.parents and node.op not in _INFIX else f"({text})"
+
+
+def _atomic(label: str) -> bool:
+    """Whether a label reads as one operand as it is: a name, a number, or a call such as exp(-z)."""
+    return bool(_WORD.fullmatch(label) or _CALL.fullmatch(label))
 
 
 def _formula(node: Value, depth: int) -> str:
@@ -179,13 +192,15 @@ def _formula(node: Value, depth: int) -> str:
     args = []
     for parent in node.parents:
         if parent.label or not parent.parents:
-            args.append(name(parent))
+            arg = name(parent)
+            grouped = parent.label and not _atomic(arg)
         elif depth <= 1:
-            args.append("…")
-        elif form and parent.op in _INFIX:  # an operand of an operator: group it
-            args.append(f"({_formula(parent, depth - 1)})")
+            arg, grouped = "…", False
         else:
-            args.append(_formula(parent, depth - 1))
+            arg = _formula(parent, depth - 1)
+            grouped = parent.op in _INFIX
+        # An operand of an operator (a + b, 1/a) is grouped; a call's argument needs no parentheses.
+        args.append(f"({arg})" if form and grouped else arg)
     return form.format(*args) if form else f"{node.op}({', '.join(args)})"
 
 

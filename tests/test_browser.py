@@ -66,7 +66,7 @@ def assert_shows(state, step, k, n):
         assert math.isclose(float(contribution), expected[1], rel_tol=1e-3, abs_tol=5e-5)
 
 
-def test_next_plays_every_step_of_the_sigmoid_neuron(browser, tmp_path):
+def test_next_plays_every_step_of_the_sigmoid_neuron(browser, tmp_path, dot):
     f = sigmoid_neuron()
     steps = backward_steps(f)
     n = len(steps)
@@ -111,7 +111,7 @@ def test_next_plays_every_step_of_the_sigmoid_neuron(browser, tmp_path):
     assert not [e for e in browser.events if e["method"] == "Runtime.exceptionThrown"]
 
 
-def test_hostile_labels_are_shown_and_run_nothing(browser, tmp_path):
+def test_hostile_labels_are_shown_and_run_nothing(browser, tmp_path, dot):
     labels = ["<script>window.pwned=1</script>", "<img src=x onerror=pwned=2>",
               "</script><script>pwned=3</script>", "<svg onload=pwned=4>"]
     x = Value(2.0, labels[0])
@@ -131,7 +131,31 @@ def test_hostile_labels_are_shown_and_run_nothing(browser, tmp_path):
     for label in labels:
         assert label in svg_text  # drawn as text in the graph
     text = state["text"][0].splitlines()  # and in the arithmetic
-    assert text[1] == f"{labels[2]} = {labels[0]} * {labels[1]}: upstream 1"
-    assert text[2:] == [f"  {labels[0]}.grad += 1 × -1 = -1", f"  {labels[1]}.grad += 1 × 2 = 2"]
+    assert text[1] == f"{labels[2]} = ({labels[0]}) * ({labels[1]}): upstream 1"
+    assert text[2:] == [f"  ({labels[0]}).grad += 1 × -1 = -1", f"  ({labels[1]}).grad += 1 × 2 = 2"]
     assert browser.evaluate("document.querySelectorAll('script').length") == 1
     assert browser.evaluate("document.querySelectorAll('img, b, .frame script').length") == 0
+
+
+def test_two_players_in_one_notebook_keep_to_themselves(browser, tmp_path, dot):
+    # What Jupyter does with two outputs: both fragments in one document.
+    players = [walkthrough(f) for f in (sigmoid_neuron(), sigmoid_neuron())]
+    fragments = [p._repr_html_() for p in players]
+    ids = [re.search(r'id="([^"]+)"', html).group(1) for html in fragments]
+    page = tmp_path / "notebook.html"
+    page.write_text("<!DOCTYPE html><html><body>" + "".join(fragments) + "</body></html>", encoding="utf-8")
+    browser.open(page.as_uri())
+
+    def counters():
+        return [browser.evaluate(f"document.querySelector('#{i} .counter').textContent") for i in ids]
+
+    n = len(players[0].steps)
+    assert counters() == [f"step 0 of {n}"] * 2
+    browser.click(f"#{ids[1]} .next")
+    assert counters() == [f"step 0 of {n}", f"step 1 of {n}"]
+    browser.press("ArrowRight")  # the second player has the focus (its button was clicked)
+    assert counters() == [f"step 0 of {n}", f"step 2 of {n}"]
+    browser.click(f"#{ids[0]} .next")
+    browser.press("ArrowRight")
+    assert counters() == [f"step 2 of {n}", f"step 2 of {n}"]
+    assert browser.evaluate("location.hash") == ""  # a notebook's address is left alone

@@ -203,7 +203,25 @@ def test_unlabelled_nodes_are_named_by_their_formula():
     assert "  x.grad += " in text and "(x * 3) * -1" in text
     # a label is shown as text, control characters as escapes
     v = Value(1.0, "a\nb")
-    assert str(backward_steps(v * 2)[0]).startswith("a\\nb * 2: upstream 1")
+    assert str(backward_steps(v * 2)[0]).startswith("(a\\nb) * 2: upstream 1")
+
+
+def test_labels_that_are_formulas_are_grouped():
+    z = Value(1.0, "z")
+    neg = -z
+    neg.label = "-z"
+    e = neg.exp()
+    e.label = "exp(-z)"
+    d = 1 + e
+    d.label = "1+exp(-z)"
+    f = 1 / d
+    f.label = "f"
+    lines = "\n".join(map(str, backward_steps(f))).splitlines()
+    assert lines[0] == "f = 1/(1+exp(-z)): upstream 1"
+    assert lines[1].startswith("  (1+exp(-z)).grad += ")
+    assert lines[2] == "1 + exp(-z): upstream -0.5344"  # a label that is its own formula is said once
+    assert lines[4].startswith("  exp(-z).grad += ")   # a call reads as one operand
+    assert lines[6].startswith("  (-z).grad += ")
 
 
 @pytest.mark.parametrize("x, text", [
