@@ -29,7 +29,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import string
 from collections import namedtuple
 from operator import attrgetter
 
@@ -245,12 +244,13 @@ class Walkthrough:
         import base64
         import hashlib
         from html import escape
+        from string import Template
 
         body, style, script = self._parts(page=True)
         digest = {t: base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() for t in (style, script)}
         policy = (f"default-src 'none'; style-src 'sha256-{digest[style]}'; "
                   f"script-src 'sha256-{digest[script]}'; base-uri 'none'; form-action 'none'")
-        return _PAGE.substitute(policy=policy, title=escape(f"valuegrad: backward through {name(self.root)}"),
+        return Template(_PAGE).substitute(policy=policy, title=escape(f"valuegrad: backward through {name(self.root)}"),
                                 body=body)
 
     def save(self, path) -> None:
@@ -266,18 +266,19 @@ class Walkthrough:
     def _parts(self, page: bool) -> tuple[str, str, str]:
         """The player's markup (its style and script inside) and, apart, that style and script."""
         from html import escape
+        from string import Template
 
         # A page holds one player: a fixed id keeps the page the same from run to run.
         uid = "valuegrad-walk" if page else f"valuegrad-walk-{next(_ids)}"
         style = (_STYLE.replace("#ID", f"#{uid}").replace("CURRENT", _CURRENT_COLOR)
                  .replace("DONE", _DONE_COLOR))
-        script = _SCRIPT.substitute(id=uid, current=_CURRENT_COLOR)
+        script = Template(_SCRIPT).substitute(id=uid, current=_CURRENT_COLOR)
         frames, texts = [], []
         for k, svg in enumerate(self._frames):
             hidden = " hidden" if k else ""
             frames.append(f'<div class="frame"{hidden}>{svg}</div>')
             texts.append(f'<pre class="text"{hidden}>{escape(self._text(k))}</pre>')
-        body = _PLAYER.substitute(
+        body = Template(_PLAYER).substitute(
             id=uid, page=" data-page" if page else "", style=style, script=script,
             last=len(self._frames) - 1, frames="\n".join(frames), texts="\n".join(texts),
         )
@@ -358,7 +359,8 @@ _SVG_NS = "http://www.w3.org/2000/svg"
 # page can be written without importing Graphviz; tests check they agree.
 _CURRENT_COLOR, _DONE_COLOR = "orange", "palegreen"
 
-_PAGE = string.Template("""<!DOCTYPE html>
+# string.Template texts ($name placeholders), filled in when a page is made.
+_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -370,7 +372,7 @@ _PAGE = string.Template("""<!DOCTYPE html>
 $body
 </body>
 </html>
-""")
+"""
 
 _STYLE = """
 #ID { font: 14px/1.4 sans-serif; color: #222; outline: none; }
@@ -388,7 +390,7 @@ _STYLE = """
 #ID .swatch.done { background: DONE; }
 """
 
-_PLAYER = string.Template("""<div id="$id" class="valuegrad-walk" tabindex="0"$page>
+_PLAYER = """<div id="$id" class="valuegrad-walk" tabindex="0"$page>
 <style>$style</style>
 <div class="bar">
 <button type="button" class="prev" title="previous step (left arrow)">&#9664; Previous</button>
@@ -410,9 +412,9 @@ each line: parent.grad += upstream &times; local = contribution
 </div>
 </div>
 <script>$script</script>
-</div>""")
+</div>"""
 
-_SCRIPT = string.Template("""
+_SCRIPT = """
 (function () {
   var root = document.getElementById("$id");
   var frames = root.querySelectorAll(".frame"), texts = root.querySelectorAll(".text");
@@ -457,4 +459,4 @@ _SCRIPT = string.Template("""
   show(page ? fromHash() : 0);
   if (page) root.focus();
 })();
-""")
+"""

@@ -361,7 +361,7 @@ def test_public_names_and_a_fast_import():
     assert autograd.walkthrough is walkthrough
     # Graphviz and the page's helpers are imported when a player is made, not with autograd.
     code = ("import sys, autograd; from autograd import backward_steps, walkthrough; "
-            "print(sorted(m for m in ('graphviz', 'xml.etree.ElementTree', 'html', 'hashlib') "
+            "print(sorted(m for m in ('graphviz', 'xml.etree.ElementTree', 'html', 'hashlib', 'string') "
             "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
