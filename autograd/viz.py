@@ -81,6 +81,10 @@ def _number(x: float) -> str:
     return f"{x:.4f}"
 
 
+def _grad_field(g: float) -> str:
+    return f"grad {_number(g)}"
+
+
 def draw_graph(
     root: Value,
     rankdir: str = "LR",
@@ -198,7 +202,7 @@ class _Kinds:
         return INTERIOR_COLOR if node.parents else CONSTANT_COLOR
 
     def grad(self, node: Value) -> str:
-        return f"grad {_number(node.grad)}"
+        return _grad_field(node.grad)
 
     def outline(self, node: Value) -> dict:
         return {}
@@ -231,19 +235,14 @@ class _Progress:
             )
         self.arrived, self.done = progress(root, steps, step)
         self.current = steps[step - 1] if step else None
-        # The widest grad text of each node over the whole walk.
-        self.width = {root: len(self._grad_text(1.0))}
+        # The widest grad field of each node over the whole walk: its running sums.
+        self.width = {root: len(_grad_field(1.0))}
         sums = {root: 1.0}
         for s in steps:
             for parent, c in zip(s.node.parents, s.contributions):
                 sums[parent] = sums.get(parent, 0.0) + c
-                width = len(self._grad_text(sums[parent]))
-                self.width[parent] = max(self.width.get(parent, 0), width)
+                self.width[parent] = max(self.width.get(parent, 0), len(_grad_field(sums[parent])))
         self.label = {(s.node, k): number(c) for s in steps for k, c in enumerate(s.contributions)}
-
-    @staticmethod
-    def _grad_text(g: float) -> str:
-        return f"grad {_number(g)}"
 
     def colour(self, node: Value) -> str:
         if self.current is not None and node is self.current.node:
@@ -253,7 +252,7 @@ class _Progress:
     def grad(self, node: Value) -> str:
         g = self.arrived.get(node)
         # No-break spaces: Graphviz keeps them, so the field keeps its width.
-        return ("grad" if g is None else self._grad_text(g)).ljust(self.width.get(node, 4), NBSP)
+        return ("grad" if g is None else _grad_field(g)).ljust(self.width.get(node, 4), NBSP)
 
     def outline(self, node: Value) -> dict:
         if self.current is None or node not in self.current.node.parents:
