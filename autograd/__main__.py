@@ -11,7 +11,8 @@ The expression is parsed with :mod:`ast` and checked against a whitelist
 parentheses, and the calls ``exp log tanh relu sigmoid`` of one argument and
 ``max`` of two) before anything is evaluated; it is then evaluated by walking
 the tree, never by ``eval``. Any mistake exits with status 2 and one line on
-stderr, having printed and written nothing.
+stderr, having printed and written nothing. ``--html FILE`` also writes a page
+that plays the backward pass step by step (:func:`autograd.walk.walkthrough`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from collections import namedtuple
 from operator import attrgetter
 
 from .engine import Value
+from .files import PathLike
 from .graph import topological_order
 from .ops import LOCAL_GRADS
 
@@ -253,7 +254,7 @@ class Walkthrough:
         return Template(_PAGE).substitute(policy=policy, title=escape(f"valuegrad: backward through {name(self.root)}"),
                                 body=body)
 
-    def save(self, path) -> None:
+    def save(self, path: PathLike) -> None:
         """Write ``html()`` to ``path``, atomically."""
         from .files import write_atomic
 
@@ -295,7 +296,9 @@ class Walkthrough:
         return "\n".join(lines)
 
 
-def walkthrough(root: Value, path=None, rankdir: str = "LR", max_nodes: int = WALK_MAX_NODES) -> Walkthrough:
+def walkthrough(
+    root: Value, path: PathLike | None = None, rankdir: str = "LR", max_nodes: int = WALK_MAX_NODES
+) -> Walkthrough:
     """A player of the forward and backward pass under ``root``, step by step.
 
     Frame 0 is the forward pass; frame k the graph after k steps of
