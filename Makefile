@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test demo bench lint notebooks docs dot lab clean
+.PHONY: test demo bench lint notebooks docs dot chromium lab clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,17 +31,21 @@ $(VENV)/.lint: pyproject.toml | $(PY)
 dot:
 	@bash tools/ensure-dot.sh
 
-## test: the whole suite, notebooks included (PyTorch cross-checks run when torch is installed)
-test: $(VENV)/.test dot
+# the browser that plays the HTML walkthrough in tests/test_browser.py
+chromium:
+	@bash tools/ensure-chromium.sh
+
+## test: the whole suite, notebooks and a headless browser included (PyTorch cross-checks run when torch is installed)
+test: $(VENV)/.test dot chromium
 	$(PY) -m pytest
 
-## demo: draw the (x+y)z circuit and the sigmoid neuron, train the two-moons classifier
+## demo: draw the (x+y)z circuit and the sigmoid neuron, play its backward pass, train the two-moons classifier
 demo: $(VENV)/.test dot
 	@mkdir -p out
 	$(PY) -m autograd "(x + y) * z" x=-2 y=5 z=-4 -o out/circuit.svg
-	$(PY) -m autograd "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))" w0=2 x0=-1 w1=-3 x1=-2 w2=-3 -o out/sigmoid_neuron.svg
+	$(PY) -m autograd "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))" w0=2 x0=-1 w1=-3 x1=-2 w2=-3 -o out/sigmoid_neuron.svg --html out/walkthrough.html
 	$(PY) examples/two_moons.py --out out
-	@echo "demo: pictures in out/ (circuit.svg, sigmoid_neuron.svg, decision_boundary.png)"
+	@echo "demo: pictures in out/ (circuit.svg, sigmoid_neuron.svg, decision_boundary.png) and out/walkthrough.html, the backward pass step by step"
 
 ## docs: regenerate the pictures committed under docs/
 docs: $(VENV)/.test dot

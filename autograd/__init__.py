@@ -7,14 +7,18 @@
 >>> (f.data, x.grad, y.grad, z.grad)
 (-12.0, -4.0, -4.0, 3.0)
 
-``draw_graph`` needs the ``graphviz`` package, which is imported only when
-it is first used, so ``import autograd`` stays fast.
+``backward_steps`` gives the backward pass as data, one ``Step`` per gate,
+and ``walkthrough`` plays it in an HTML page. ``draw_graph`` (and a
+walkthrough) need the ``graphviz`` package, which is imported only when it is
+first used, so ``import autograd`` stays fast.
 """
 
 from .check import gradcheck
 from .engine import Value, grad, no_grad
+from .walk import Step, backward_steps, walkthrough
 
-__all__ = ["Value", "grad", "no_grad", "gradcheck", "draw_graph", "Tape"]
+__all__ = ["Value", "grad", "no_grad", "gradcheck", "draw_graph", "Tape", "backward_steps", "Step",
+           "walkthrough"]
 
 
 def __getattr__(name: str):

@@ -11,8 +11,10 @@ The expression is parsed with :mod:`ast` and checked against a whitelist
 parentheses, and calls of the engine's functions: every method of the
 primitives table, such as ``exp``, ``max`` or ``leaky_relu``, and the
 composites such as ``sqrt``; see :data:`FUNCTIONS`) before anything is
-evaluated; it is then evaluated by walking the tree, never by ``eval``. Any mistake exits with status 2 and one line on
-stderr, having printed and written nothing.
+evaluated; it is then evaluated by walking the tree, never by ``eval``. Any
+mistake exits with status 2 and one line on stderr, having printed and
+written nothing. ``--html FILE`` also writes a page that plays the backward
+pass step by step (:func:`autograd.walk.walkthrough`).
 
 The expression is ASCII (as ``NAME=VALUE`` is): Python would read the
 look-alike ``ｘ`` as ``x`` and ``ℯxp`` as ``exp``, so any other character is
@@ -113,6 +115,8 @@ def _arguments() -> _Parser:
                         "- writes it to stdout, and the numbers to stderr")
     parser.add_argument("--format", choices=FORMATS,
                         help="default: from FILE's suffix (.dot, .gv, .png), else svg")
+    parser.add_argument("--html", metavar="FILE",
+                        help="write a page that plays the backward pass step by step")
     return parser
 
 
@@ -363,6 +367,27 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
         raise UsageError(str(e)) from None
 
 
+def _player_bytes(out: Value) -> bytes:
+    # The player (autograd.walk) imports graphviz only when asked for.
+    from .viz import RenderError
+    from .walk import WALK_MAX_NODES, walkthrough
+
+    try:
+        return walkthrough(out).html().encode("utf-8")
+    except ValueError:  # more than walkthrough's max_nodes
+        raise UsageError(f"the graph is too large to play (over {WALK_MAX_NODES} nodes); "
+                         "leave out --html") from None
+    except RenderError as e:
+        raise UsageError(str(e)) from None
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        raise UsageError(f"cannot write {_quote(path)}: {e.strerror or e}") from None
+
+
 def _format_number(x: float) -> str:
     return format(x + 0.0, ".12g")  # + 0.0 turns -0.0 into 0.0
 
@@ -396,15 +421,14 @@ def run(argv: Sequence[str]) -> tuple[str, bytes | None]:
     lines = [f"{f} = {_format_number(out.data)}"]
     lines += [f"d{f}/d{name} = {_format_number(g)}" for name, g in grads.items()]
     report = "\n".join(lines)
-    if args.output is None:
-        return report, None
-    image = _graph_bytes(out, fmt)
-    if args.output == STDOUT:
+    # Everything is made before anything is written: a mistake leaves no file.
+    player = _player_bytes(out) if args.html is not None else None
+    image = _graph_bytes(out, fmt) if args.output is not None else None
+    if player is not None:
+        _write(args.html, player)
+    if args.output is None or args.output == STDOUT:
         return report, image
-    try:
-        write_atomic(args.output, image)
-    except OSError as e:  # strerror alone: the message names the path already
-        raise UsageError(f"cannot write {_quote(args.output)}: {e.strerror or e}") from None
+    _write(args.output, image)
     return report, None
 
 

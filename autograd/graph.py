@@ -15,14 +15,14 @@ about as much as the rest of the walk).
 from __future__ import annotations
 
 
-def topological_order(root, leaves: bool = True) -> list:
+def topological_order(root, *, leaves: bool = True) -> list:
     """Every node reachable from ``root``, each one before all of its operands.
 
     ``root`` comes first, so the list is the order in which backpropagation
     visits nodes; reverse it to evaluate the graph forward. A node reached
     by several paths (or twice as an operand, as ``x`` in ``x * x``)
     appears once. ``leaves=False`` leaves the leaves out (backpropagation
-    only writes to them).
+    only writes to them): a leaf ``root`` then gives ``[]``.
 
     Depth-first post-order with an explicit stack (so depth is limited by
     memory only), reversed; the first operand is explored first. A node is
@@ -31,6 +31,8 @@ def topological_order(root, leaves: bool = True) -> list:
     marks live in a set local to the call: any number of threads may walk
     one graph at once.
     """
+    if not leaves and root._a is None:
+        return []
     postorder: list = []
     expanded: set = set()
     stack = [root]

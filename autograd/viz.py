@@ -11,12 +11,12 @@ what to do. This is the only module that imports graphviz, so
 from __future__ import annotations
 
 import math
-from operator import attrgetter
 
 import graphviz
 
 from .engine import Value
 from .graph import topological_order
+from .walk import backward_steps, number, progress
 
 __all__ = ["draw_graph", "render", "RenderError", "DotNotFound"]
 
@@ -25,7 +25,12 @@ OUTPUT_COLOR = "gold"
 LABELLED_COLOR = "lightblue"
 CONSTANT_COLOR = "lightgrey"
 INTERIOR_COLOR = "white"
+# With step=k, colours tell where the backward pass stands instead.
+DONE_COLOR = "palegreen"
+CURRENT_COLOR = "orange"
+WAITING_COLOR = "white"
 
+NBSP = "\N{NO-BREAK SPACE}"
 RANKDIRS = ("LR", "RL", "TB", "BT")
 MAX_LABEL_CHARS = 40  # a long label would stretch the whole picture
 
@@ -75,8 +80,16 @@ def _number(x: float) -> str:
     return f"{x:.4f}"
 
 
+def _grad_field(g: float) -> str:
+    return f"grad {_number(g)}"
+
+
 def draw_graph(
-    root: Value, rankdir: str = "LR", show_grad: bool = True, max_nodes: int = 2000
+    root: Value,
+    rankdir: str = "LR",
+    show_grad: bool = True,
+    max_nodes: int = 2000,
+    step: int | None = None,
 ) -> graphviz.Digraph:
     """The computational graph under ``root``, as a ``graphviz.Digraph``.
 
@@ -92,6 +105,21 @@ def draw_graph(
     * light blue: a node with a label (inputs and parameters, usually);
     * light grey: a constant (an unlabelled leaf, such as the -1 of ``-x``);
     * white: an unlabelled intermediate result.
+
+    With ``step=k`` the graph is drawn as it stands after the first ``k``
+    steps of the backward pass (``autograd.backward_steps(root)``; ``k`` from
+    0 to the number of steps), whatever ``.grad`` holds. A grad is shown
+    only where some gradient has arrived (blank otherwise), summed so far.
+    ``step=0`` is the forward pass: every grad blank. Legend:
+
+    * orange: the current node, the one the k-th step processed; the edges
+      from its parents are orange too, each labelled with the contribution it
+      just carried, and the parents are outlined in orange;
+    * pale green: finished: its gradient is complete and, for an interior
+      node, already passed on to its parents;
+    * white: still waiting for (the rest of) its gradient, or for its turn.
+
+    A ``step`` outside that range raises ``ValueError`` naming the range.
 
     In Jupyter, a cell ending in ``draw_graph(f)`` shows the picture inline.
     Elsewhere: ``draw_graph(f).pipe(format="svg")`` gives SVG bytes and
@@ -116,16 +144,18 @@ def draw_graph(
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
-    nodes = topological_order(root, attrgetter("parents"))  # iterative, root first
+    nodes = topological_order(root)  # iterative, root first
     if len(nodes) > max_nodes:
         raise ValueError(
             f"the graph has {len(nodes)} nodes, more than max_nodes={max_nodes}; "
             f"to draw it anyway, pass max_nodes={len(nodes)} (or more) to draw_graph"
         )
+    look = _Kinds(root) if step is None else _Progress(root, step)
 
     dot = graphviz.Digraph(
         graph_attr={"rankdir": rankdir},
-        node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        node_attr={"fontname": look.font, "fontsize": "11"},
+        edge_attr={"fontname": look.font, "fontsize": "11"},
     )
     # Record fields in braces run across the rank direction: wrap them for
     # LR/RL so each node reads as one horizontal row either way.
@@ -135,15 +165,7 @@ def draw_graph(
         fields = [escape_label(node.label)] if node.label else []
         fields.append(f"data {_number(node.data)}")
         if show_grad:
-            fields.append(f"grad {_number(node.grad)}")
-        if node is root:
-            color = OUTPUT_COLOR
-        elif node.label:
-            color = LABELLED_COLOR
-        elif not node.parents:
-            color = CONSTANT_COLOR
-        else:
-            color = INTERIOR_COLOR
+            fields.append(look.grad(node))
         # nohtml: a label that happened to start with "<" must not be taken
         # for a Graphviz HTML label.
         dot.node(
@@ -151,15 +173,101 @@ def draw_graph(
             graphviz.nohtml(row % "|".join(fields)),
             shape="record",
             style="filled",
-            fillcolor=color,
+            fillcolor=look.colour(node),
+            **look.outline(node),
         )
         if node.parents:
             dot.node(f"op{i}", graphviz.nohtml(escape_label(node.op)), shape="ellipse",
-                     width="0", height="0", margin="0.05,0.03")
+                     width="0", height="0", margin="0.05,0.03", **look.op(node))
             dot.edge(f"op{i}", f"v{i}")
-            for parent in node.parents:
-                dot.edge(f"v{ids[parent]}", f"op{i}")
+            for k, parent in enumerate(node.parents):
+                dot.edge(f"v{ids[parent]}", f"op{i}", **look.edge(node, k))
     return dot
+
+
+class _Kinds:
+    """The picture after ``backward()``: colours by kind of node, every ``.grad`` shown."""
+
+    font = "Helvetica"
+
+    def __init__(self, root: Value) -> None:
+        self.root = root
+
+    def colour(self, node: Value) -> str:
+        if node is self.root:
+            return OUTPUT_COLOR
+        if node.label:
+            return LABELLED_COLOR
+        return INTERIOR_COLOR if node.parents else CONSTANT_COLOR
+
+    def grad(self, node: Value) -> str:
+        return _grad_field(node.grad)
+
+    def outline(self, node: Value) -> dict:
+        return {}
+
+    def op(self, node: Value) -> dict:
+        return {}
+
+    def edge(self, node: Value, k: int) -> dict:
+        return {}
+
+
+class _Progress:
+    """The picture after the first ``step`` steps of the backward pass.
+
+    Every frame of one walk must be laid out alike, or the picture would
+    jump from step to step: so the text is monospaced, a grad field is as
+    wide in every frame as its widest value over the walk, and every edge
+    into an operation has a label as wide as the contribution it will carry,
+    blank until that step.
+    """
+
+    font = "Courier"
+
+    def __init__(self, root: Value, step: int) -> None:
+        steps = backward_steps(root)
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= len(steps):
+            raise ValueError(
+                f"step must be an int from 0 to {len(steps)} (the backward pass of this graph "
+                f"has {len(steps)} steps; 0 is the forward pass), got {step!r}"
+            )
+        self.arrived, self.done = progress(root, steps, step)
+        self.current = steps[step - 1] if step else None
+        # The widest grad field of each node over the whole walk: its running sums.
+        self.width = {root: len(_grad_field(1.0))}
+        sums = {root: 1.0}
+        for s in steps:
+            for parent, c in zip(s.node.parents, s.contributions):
+                sums[parent] = sums.get(parent, 0.0) + c
+                self.width[parent] = max(self.width.get(parent, 0), len(_grad_field(sums[parent])))
+        self.label = {(s.node, k): number(c) for s in steps for k, c in enumerate(s.contributions)}
+
+    def colour(self, node: Value) -> str:
+        if self.current is not None and node is self.current.node:
+            return CURRENT_COLOR
+        return DONE_COLOR if node in self.done else WAITING_COLOR
+
+    def grad(self, node: Value) -> str:
+        g = self.arrived.get(node)
+        # No-break spaces: Graphviz keeps them, so the field keeps its width.
+        return ("grad" if g is None else _grad_field(g)).ljust(self.width.get(node, 4), NBSP)
+
+    def outline(self, node: Value) -> dict:
+        if self.current is None or node not in self.current.node.parents:
+            return {}
+        return {"color": CURRENT_COLOR, "penwidth": "2"}
+
+    def op(self, node: Value) -> dict:
+        if self.current is None or node is not self.current.node:
+            return {}
+        return {"style": "filled", "fillcolor": CURRENT_COLOR}
+
+    def edge(self, node: Value, k: int) -> dict:
+        text = self.label[node, k]
+        if self.current is None or node is not self.current.node:
+            return {"label": NBSP * len(text)}
+        return {"label": text, "color": CURRENT_COLOR, "fontcolor": "darkorange3", "penwidth": "2"}
 
 
 class RenderError(RuntimeError):

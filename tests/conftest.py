@@ -1,8 +1,9 @@
 """Shared fixtures: a seeded RNG for every test, and the optional tools.
 
-PyTorch (the cross-checks) and Graphviz's ``dot`` (real renders) are optional
-on a user's machine: tests that need them are skipped with the reason. In CI
-(``VALUEGRAD_REQUIRE_ALL=1``, set by ``.ci/run``) a missing one is a failure.
+PyTorch (the cross-checks), Graphviz's ``dot`` (real renders) and Chromium
+(the HTML player in a real browser) are optional on a user's machine: tests
+that need them are skipped with the reason. In CI (``VALUEGRAD_REQUIRE_ALL=1``,
+set by ``.ci/run``) a missing one is a failure.
 """
 
 import os
@@ -52,3 +53,13 @@ def dot():
     if path is None:
         _unavailable("Graphviz's dot is not installed (apt-get install graphviz)")
     return path
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Path to a Chromium browser (Debian's package ``chromium``), for headless runs."""
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    _unavailable("Chromium is not installed (apt-get install chromium, or make chromium)")

@@ -495,3 +495,40 @@ def test_token_soup_never_crashes(tokens, variables):
 @given(argv=st.lists(st.text(max_size=12), max_size=5))
 def test_random_argv_never_crashes(argv):
     check_in_process(argv)
+
+
+# -- --html: the step-by-step player -------------------------------------------
+
+
+def test_html_writes_the_player_with_or_without_o(tmp_path, dot):
+    result = run([*CIRCUIT, "--html", "walk.html"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "f = -12\ndf/dx = -4\ndf/dy = -4\ndf/dz = 3\n"
+    page = (tmp_path / "walk.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and '<span class="counter">step 0 of 2</span>' in page
+    assert "f = (x + y) * z: upstream 1" in page and "z.grad += 1 × 3 = 3" in page
+    assert [p.name for p in tmp_path.iterdir()] == ["walk.html"]
+    result = run([*CIRCUIT, "-o", "g.svg", "--html", "both.html"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "both.html").read_bytes() == (tmp_path / "walk.html").read_bytes()
+    assert (tmp_path / "g.svg").read_bytes().startswith(b"<?xml")
+
+
+def test_html_errors_write_nothing(tmp_path, dot):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # too large to play: x and 50 times a constant and a sum, 101 nodes
+    expression = "x" + " + 1" * 50
+    result = run([expression, "x=1", "-o", str(empty / "g.svg"), "--html", str(empty / "w.html")],
+                 tmp_path)
+    assert_failed_cleanly(result, empty)
+    assert "too large to play" in result.stderr
+    # no Graphviz: nothing written, not even the -o file (which needs no dot)
+    result = run([*CIRCUIT, "-o", str(empty / "g.dot"), "--html", str(empty / "w.html")],
+                 tmp_path, path=empty)
+    assert_failed_cleanly(result, empty)
+    assert "apt-get install graphviz" in result.stderr
+    # a directory that does not exist
+    result = run([*CIRCUIT, "--html", str(empty / "no" / "w.html")], tmp_path)
+    assert_failed_cleanly(result, empty)
+    assert "cannot write" in result.stderr

@@ -22,7 +22,7 @@ def _apply(op, a, b):
 
 
 def _order(root):
-    return topological_order(root, lambda n: n.parents)
+    return topological_order(root)
 
 
 def _build(steps, leaves):

@@ -2,12 +2,14 @@
 
 import ast
 import importlib.util
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+import autograd
 from autograd import Value, draw_graph
 from autograd.viz import MAX_LABEL_CHARS, DotNotFound, RenderError, render
 
@@ -233,3 +235,101 @@ def test_viz_is_the_only_module_that_imports_graphviz():
             if any(m == "graphviz" or m.startswith("graphviz.") for m in modules):
                 importers.add(source.name)
     assert importers == {"viz.py"}
+
+
+# -- draw_graph(step=k): the backward pass as it stands after k steps --------------
+
+
+def fills(dot) -> dict[str, str]:
+    """Fill colour of every labelled value node in the Graphviz source, by label."""
+    out = {}
+    for line in dot.source.splitlines():
+        label = re.match(r'\s*v\d+ \[label="\{(\w+)\|', line)
+        if label:
+            out[label.group(1)] = line.split("fillcolor=")[1].split()[0].strip("]")
+    return out
+
+
+def grad_words(svg: ET.Element) -> dict[str, str]:
+    """The grad field of each labelled value node, by label."""
+    fields = [texts(g) for g in svg.iter(SVG + "g") if g.get("class") == "node"]
+    return {f[0]: f[-1] for f in fields if len(f) == 3}
+
+
+# The circuit comes after backward(): a step's picture does not read .grad.
+
+
+def test_step_0_is_the_forward_pass_with_blank_gradients(dot):
+    graph = draw_graph(circuit(), step=0)
+    assert fills(graph) == dict.fromkeys("fzqyx", "white")
+    svg = tree(graph)
+    assert grad_words(svg) == dict.fromkeys("fzqyx", "grad")
+    assert "data -12.0000" in texts(svg)
+
+
+def test_each_step_colours_current_finished_and_waiting(dot):
+    f = circuit()
+    # after step 1 (f = q * z): f is current; z (a leaf used once) is finished;
+    # q has its gradient but has not passed it on; x and y wait with nothing
+    one = draw_graph(f, step=1)
+    assert fills(one) == {"f": "orange", "z": "palegreen", "q": "white", "y": "white", "x": "white"}
+    words = texts(tree(one))
+    assert grad_words(tree(one)) == {"f": "grad 1.0000", "z": "grad 3.0000", "q": "grad -4.0000",
+                                     "y": "grad", "x": "grad"}
+    # the edges just used carry their contributions, the others a blank label of the same width
+    used = [line for line in one.source.splitlines() if "-> op0" in line]
+    assert len(used) == 2 and all("color=orange" in line for line in used)
+    outlined = [line for line in one.source.splitlines() if " color=orange" in line and "->" not in line]
+    assert sorted(re.search(r"\{(\w)\|", line).group(1) for line in outlined) == ["q", "z"]  # f's inputs
+    assert "-4" in words and "3" in words
+    two = draw_graph(f, step=2)
+    assert fills(two) == {"f": "palegreen", "z": "palegreen", "q": "orange", "y": "palegreen",
+                          "x": "palegreen"}
+    assert grad_words(tree(two)) == {"f": "grad 1.0000", "z": "grad 3.0000", "q": "grad -4.0000",
+                                     "y": "grad -4.0000", "x": "grad -4.0000"}
+    assert (f.grad, f.parents[0].grad) == (1.0, -4.0)  # what backward() left: read by no step
+
+
+def test_x_times_x_shows_the_running_sum_and_both_edges(dot):
+    x = Value(3.0, "x")
+    graph = draw_graph(x * x, step=1)
+    svg = tree(graph)
+    assert grad_words(svg) == {"x": "grad 6.0000"} and "grad 1.0000" in texts(svg)  # x and x * x
+    assert sum("-> op0" in line and "color=orange" in line for line in graph.source.splitlines()) == 2
+
+
+@pytest.mark.parametrize("build", [circuit, make_docs.sigmoid_neuron])
+def test_every_step_renders_and_is_laid_out_alike(dot, build):
+    f = build()
+    n = len(autograd.backward_steps(f))
+    shapes = []
+    for k in range(n + 1):
+        svg = tree(draw_graph(f, step=k))
+        colours = [el.get("fill") for g in svg.iter(SVG + "g") if g.get("class") == "node"
+                   for el in g if el.tag == SVG + "polygon"]
+        assert colours.count("orange") == (k > 0)
+        shapes.append([(el.tag, el.get("points") or el.get("d") or el.get("cx"))
+                       for el in svg.iter() if el.tag in (SVG + "polygon", SVG + "path", SVG + "ellipse")])
+    # the same picture in every frame, only colours and text change: a player does not jump
+    assert all(s == shapes[0] for s in shapes)
+    assert len(groups(tree(draw_graph(f, step=n)), "node")) == len(groups(tree(draw_graph(f)), "node"))
+
+
+@pytest.mark.parametrize("step", [-1, 3, 2.0, True, "1"])
+def test_step_out_of_range_names_the_range(step):
+    with pytest.raises(ValueError, match=r"from 0 to 2 .*got"):
+        draw_graph(circuit(), step=step)
+
+
+def test_a_leaf_has_only_the_forward_frame():
+    draw_graph(Value(1.0, "x"), step=0)
+    with pytest.raises(ValueError, match="from 0 to 0"):
+        draw_graph(Value(1.0, "x"), step=1)
+
+
+def test_step_keeps_the_size_guard_and_escaping(dot):
+    x = Value(1.0, HOSTILE_LABELS[0])
+    graph = draw_graph(x * 2, step=1)
+    assert HOSTILE_LABELS[0] in texts(tree(graph))
+    with pytest.raises(ValueError, match="max_nodes=3"):
+        draw_graph(x * 2, max_nodes=2, step=1)
