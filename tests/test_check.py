@@ -1,6 +1,7 @@
 """gradcheck: passes on correct gradients, explains a failure."""
 
 import pytest
+from rows import TEST_ROWS, apply
 
 from autograd import gradcheck
 from autograd.check import numerical_grad
@@ -42,3 +43,9 @@ def test_gradcheck_rejects_bad_inputs():
         gradcheck(lambda v: v[0], [1.0, "2"])
     with pytest.raises(TypeError, match="must return a Value"):
         gradcheck(lambda v: 1.0, [1.0])
+
+
+@pytest.mark.parametrize("op", list(TEST_ROWS))
+def test_gradcheck_passes_on_every_row(op):
+    for sample in TEST_ROWS[op].samples:
+        assert gradcheck(lambda v: apply(op, *v), list(sample)) is True  # noqa: B023

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rows import TEST_ROWS
 
 import autograd.__main__ as cli
+from autograd import Value
+from autograd.ops import PRIMITIVES
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCUIT = ["(x + y) * z", "x=-2", "y=5", "z=-4"]
@@ -532,3 +535,22 @@ def test_html_errors_write_nothing(tmp_path, dot):
     result = run([*CIRCUIT, "--html", str(empty / "no" / "w.html")], tmp_path)
     assert_failed_cleanly(result, empty)
     assert "cannot write" in result.stderr
+
+
+def _sample_for(name: str) -> tuple:
+    rows = {row.name: op for op, row in PRIMITIVES.items()}
+    return TEST_ROWS[rows[name]].samples[0] if name in rows else (2.0,)  # a composite (sqrt)
+
+
+@pytest.mark.parametrize("name", list(cli.FUNCTIONS))
+def test_every_function_of_the_engine_is_offered_and_evaluates(name):
+    sample = _sample_for(name)
+    variables = [f"v{k}" for k in range(len(sample))]
+    report, _ = cli.run([f"{name}({', '.join(variables)})",
+                         *(f"{v}={x!r}" for v, x in zip(variables, sample))])
+    inputs = [Value(x) for x in sample]
+    expected = getattr(inputs[0], name)(*inputs[1:])
+    expected.backward()
+    lines = report.splitlines()
+    assert lines[0] == f"f = {cli._format_number(expected.data)}"
+    assert lines[1:] == [f"df/d{v} = {cli._format_number(x.grad)}" for v, x in zip(variables, inputs)]

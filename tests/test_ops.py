@@ -316,3 +316,28 @@ def test_every_public_name_of_the_core_has_a_docstring():
     for name, obj in vars(Value).items():
         if not name.startswith("_") and callable(obj):
             assert (obj.__doc__ or "").strip(), f"Value.{name}"
+
+
+def test_every_cross_check_iterates_the_whole_table():
+    """Each per-row check is parametrized over every row (so a new row is checked everywhere)."""
+    import importlib
+
+    def ops_of(module_name: str, test_name: str) -> set:
+        test = getattr(importlib.import_module(module_name), test_name)
+        for mark in test.pytestmark:
+            names, values = mark.args[0], list(mark.args[1])
+            if names.split(",")[0].strip() in ("op", "name"):
+                return {v[0] if isinstance(v, tuple) else v for v in values}
+        raise AssertionError(f"{module_name}.{test_name} is not parametrized by op")
+
+    by_name = {row.name: op for op, row in PRIMITIVES.items()}
+    checks = [("test_ops", "test_every_rule_to_the_third_derivative"),
+              ("test_ops", "test_the_tape_computes_exactly_what_the_rows_do"),
+              ("test_ops", "test_every_row_is_complete"),
+              ("test_edges", "test_every_primitive_at_the_edges_matches_pytorch"),
+              ("test_check", "test_gradcheck_passes_on_every_row"),
+              ("test_viz", "test_every_row_is_drawn_as_its_gate")]
+    for module_name, test_name in checks:
+        assert ops_of(module_name, test_name) >= set(PRIMITIVES), test_name
+    offered = ops_of("test_cli", "test_every_function_of_the_engine_is_offered_and_evaluates")
+    assert {by_name[n] for n in offered if n in by_name} >= set(PRIMITIVES) - set(OPERATORS)

@@ -1,6 +1,7 @@
 """draw_graph: the structure of the drawn graph, real SVG renders, escaping, size limits."""
 
 import ast
+import html
 import importlib.util
 import re
 import time
@@ -8,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from rows import TEST_ROWS, apply
 
 import autograd
 from autograd import Value, draw_graph
@@ -333,3 +335,12 @@ def test_step_keeps_the_size_guard_and_escaping(dot):
     assert HOSTILE_LABELS[0] in texts(tree(graph))
     with pytest.raises(ValueError, match="max_nodes=3"):
         draw_graph(x * 2, max_nodes=2, step=1)
+
+
+@pytest.mark.parametrize("op", list(TEST_ROWS))
+def test_every_row_is_drawn_as_its_gate(op, dot):
+    leaves = [Value(x, f"x{k}") for k, x in enumerate(TEST_ROWS[op].samples[0])]
+    node = apply(op, *leaves)
+    svg = draw_graph(node).pipe(format="svg").decode()
+    assert f">{html.escape(op)}</text>" in svg  # the gate, named by its op
+    assert svg.count('class="node"') == len(leaves) + 2  # the values and one gate
