@@ -46,21 +46,20 @@ from __future__ import annotations
 
 import math
 import operator
+from collections import namedtuple
 from collections.abc import Callable
-from typing import NamedTuple
 
 
-class Primitive(NamedTuple):
-    """One operation of the table; see the module docstring for each field."""
+class Primitive(namedtuple("Primitive", "op name arity forward vjp doc defaults inline",
+                           defaults=((), None))):
+    """One operation of the table; see the module docstring for each field.
 
-    op: str
-    name: str
-    arity: int
-    forward: Callable[..., float]
-    vjp: Callable[..., tuple]
-    doc: str
-    defaults: tuple = ()
-    inline: str | None = None
+    ``op``, ``name`` and ``doc`` are str, ``arity`` an int, ``forward`` and
+    ``vjp`` functions, ``defaults`` a tuple and ``inline`` a str or None.
+    (A plain namedtuple: ``typing`` would cost ``import autograd`` 2 ms.)
+    """
+
+    __slots__ = ()
 
 
 # -- forwards on floats: the contract's errors, named -------------------------

@@ -22,14 +22,10 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from operator import mul
-from typing import TYPE_CHECKING
 
 from autograd import Value
 
 from .module import Module
-
-if TYPE_CHECKING:  # for the annotations only: nn never needs PyTorch to import
-    import torch
 
 Number = int | float
 Input = Sequence[Value | Number]
@@ -177,7 +173,7 @@ class MLP(Module):
             x = layer(x)
         return x[0] if len(x) == 1 else x
 
-    def to_torch(self) -> torch.nn.Sequential:
+    def to_torch(self) -> torch.nn.Sequential:  # noqa: F821 (annotations are strings: no import)
         """This network as a float64 ``torch.nn.Sequential`` with the same weights.
 
         Each layer is a ``torch.nn.Linear(nin, nout)`` (``weight[j][i]`` is
@@ -195,7 +191,7 @@ class MLP(Module):
         return to_torch(self)
 
     @classmethod
-    def from_torch(cls, module: torch.nn.Module) -> MLP:
+    def from_torch(cls, module: torch.nn.Module) -> MLP:  # noqa: F821
         """A new MLP with the layers and weights of a PyTorch ``module``.
 
         ``module`` is a ``torch.nn.Sequential`` such as ``to_torch`` makes (or
