@@ -209,7 +209,8 @@ class Value:
         chain of local gradients. Leaves accumulate (``+=``) across calls, as
         in PyTorch; every interior node holds the gradient of this call only.
         Gradients arriving by several paths are summed; a zero gradient
-        passes nothing on, whatever the local gradient (0 × inf is 0 here).
+        passes nothing on, whatever the local gradient (0 × inf is 0 here;
+        ``+`` passes its zero on as it is).
         Iterative: graph depth is not limited by Python's recursion limit.
         Thread-safe: concurrent calls on graphs that share nodes give the
         same gradients as the same calls one after another.

@@ -79,6 +79,30 @@ def test_random_graphs_exercise_every_row():
     assert {op.name for op in OPS} >= set(PRIMITIVES)
 
 
+@pytest.mark.parametrize("op", OPERATORS)
+def test_the_operators_are_their_rows_bit_for_bit(op):
+    # Value.__add__ / __mul__ build their node inline (for speed): the same value as the row's forward.
+    row = PRIMITIVES[op]
+    for a in SPECIALS:
+        for b in SPECIALS:
+            try:
+                expected = row.forward(a, b)
+            except (ArithmeticError, ValueError):
+                continue
+            node = apply(op, Value(a), Value(b))
+            assert bits(node.data) == bits(expected) and node.op == op, (a, b)
+
+
+def test_a_product_with_a_reciprocal_gate_is_the_quotient():
+    for a in SPECIALS:
+        for b in SPECIALS:
+            if b == 0.0:
+                continue
+            x, y = Value(a), Value(b)
+            for q in (x / y, x * y.reciprocal(), a * y.reciprocal()):
+                assert bits(q.data) == bits(a / b) and q.op == "*" and q.parents[1].op == "1/x"
+
+
 # -- derivatives of every row: against central differences of the one below --------
 
 
