@@ -39,6 +39,17 @@ cannot afford a function call per node (the tape). ``tests/test_ops.py``
 checks, bit for bit, that every template computes exactly what its row's
 ``forward`` does.
 
+And ``batched`` (:class:`Batched`): the row's vectorised form, for the
+batched tape, which replays one sample's graph over a whole batch with
+NumPy. Its ``forward(lib, *arrays)`` computes the row on arrays, element by
+element (``lib.np`` is the numpy module, handed in: this module imports
+none); where ``forward`` is undefined it may give anything not finite, and
+the tape then asks the row's own ``forward`` for the error. Its ``vjp`` is
+needed only where the row's rule branches in Python (``if a > 0.0``), which
+arrays cannot do; every other rule runs on arrays as written, with
+``lib.where`` as ``np.where``. ``tests/test_batched.py`` checks every row's
+batched form against the row, edges included.
+
 Everything here is pure math and imports only the standard library.
 """
 
@@ -50,12 +61,20 @@ from collections import namedtuple
 from collections.abc import Callable
 
 
-class Primitive(namedtuple("Primitive", "op name arity forward vjp doc defaults inline",
-                           defaults=((), None))):
+class Batched(namedtuple("Batched", "forward vjp", defaults=(None,))):
+    """A row's vectorised form: ``forward(lib, *arrays)`` and, where the row's rule
+    branches in Python, ``vjp(lib, g, out, *arrays)`` (see the module docstring)."""
+
+    __slots__ = ()
+
+
+class Primitive(namedtuple("Primitive", "op name arity forward vjp doc defaults inline batched",
+                           defaults=((), None, None))):
     """One operation of the table; see the module docstring for each field.
 
     ``op``, ``name`` and ``doc`` are str, ``arity`` an int, ``forward`` and
-    ``vjp`` functions, ``defaults`` a tuple and ``inline`` a str or None.
+    ``vjp`` functions, ``defaults`` a tuple, ``inline`` a str or None and
+    ``batched`` a :class:`Batched` or None.
     (A plain namedtuple: ``typing`` would cost ``import autograd`` 2 ms.)
     """
 
@@ -201,51 +220,105 @@ def _elu_vjp(lib, g, out, a, alpha):
     return (g, 0.0)
 
 
+# -- vectorised forms: the same operations on arrays, for the batched tape -------
+
+
+def _numpy(name: str) -> Batched:
+    """The row as NumPy's own function of that name (``np.exp``, ...)."""
+    return Batched(lambda lib, a: getattr(lib.np, name)(a))
+
+
+def _sigmoid_batched(lib, a):
+    e = lib.np.exp(-lib.np.abs(a))  # e^-|a| <= 1: never overflows; the two branches of sigmoid()
+    return lib.where(a >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _power_vjp_batched(lib, g, out, a, b):
+    # _power_vjp's branches as selections, in the same order.
+    where = lib.where
+    da = where(b == 0.0, 0.0, where((b < 1.0) & (a == 0.0), g * math.inf,
+                                    g * (b * lib.np.power(a, b - 1.0))))
+    db = where(a > 0.0, g * (out * lib.np.log(a)), where(a == 0.0, 0.0, g * math.nan))
+    return (da, db)
+
+
+def _max_vjp_batched(lib, g, out, a, b):
+    # _max_vjp's branches: the larger takes g, a tie splits it, unordered (nan) both get it.
+    where = lib.where
+    tie = where(a >= b, g * 0.5, g)
+    return (where(a > b, g, where(a < b, 0.0, tie)), where(a > b, 0.0, where(a < b, g, tie)))
+
+
+def _leaky_relu_vjp_batched(lib, g, out, a, alpha):
+    return (lib.where(a > 0.0, g, g * alpha), lib.where(a > 0.0, 0.0, g * a))
+
+
+def _elu_vjp_batched(lib, g, out, a, alpha):
+    negative = a <= 0.0
+    return (lib.where(negative, g * (alpha * lib.np.exp(a)), g),
+            lib.where(negative, g * lib.np.expm1(a), 0.0))
+
+
 PRIMITIVES: dict[str, Primitive] = {
     row.op: row
     for row in [
         Primitive("+", "add", 2, operator.add, lambda lib, g, out, a, b: (g, g),
-                  "a + b", inline="{0} + {1}"),
+                  "a + b", inline="{0} + {1}", batched=Batched(lambda lib, a, b: a + b)),
         Primitive("*", "mul", 2, operator.mul, lambda lib, g, out, a, b: (g * b, g * a),
-                  "a * b", inline="{0} * {1}"),
+                  "a * b", inline="{0} * {1}", batched=Batched(lambda lib, a, b: a * b)),
         Primitive("exp", "exp", 1, exp, lambda lib, g, out, a: (g * out,),
-                  "e ** self. Raises ``OverflowError`` naming the input above ~709.78."),
+                  "e ** self. Raises ``OverflowError`` naming the input above ~709.78.",
+                  batched=_numpy("exp")),
         Primitive("log", "log", 1, log, lambda lib, g, out, a: (g / a,),
-                  "Natural logarithm. Raises ``ValueError`` naming the value when it is <= 0."),
+                  "Natural logarithm. Raises ``ValueError`` naming the value when it is <= 0.",
+                  batched=_numpy("log")),
         Primitive("1/x", "reciprocal", 1, reciprocal,
                   lambda lib, g, out, a: (-(g / a) / a,),
-                  "1 / self (op ``\"1/x\"``). Raises ``ZeroDivisionError`` at 0."),
+                  "1 / self (op ``\"1/x\"``). Raises ``ZeroDivisionError`` at 0.",
+                  batched=Batched(lambda lib, a: 1.0 / a)),
         Primitive("**", "power", 2, power, _power_vjp,
-                  "self ** exponent: exactly float ``**``'s value; errors where it is not real."),
+                  "self ** exponent: exactly float ``**``'s value; errors where it is not real.",
+                  batched=Batched(lambda lib, a, b: lib.np.power(a, b), _power_vjp_batched)),
         Primitive("max", "max", 2, maximum, _max_vjp,
-                  "The larger of the two; a tie splits the gradient 0.5 / 0.5."),
+                  "The larger of the two; a tie splits the gradient 0.5 / 0.5.",
+                  batched=Batched(lambda lib, a, b: lib.np.maximum(a, b), _max_vjp_batched)),
         Primitive("relu", "relu", 1, relu,
                   lambda lib, g, out, a: (lib.where(a <= 0.0, 0.0, g),),
                   "max(0, self), with gradient 0 at exactly 0 (and -0.0 stays -0.0).",
-                  inline="0.0 if {0} < 0.0 else {0}"),
+                  inline="0.0 if {0} < 0.0 else {0}",
+                  batched=Batched(lambda lib, a: lib.where(a < 0.0, 0.0, a))),
         Primitive("leaky_relu", "leaky_relu", 2, leaky_relu,
                   lambda lib, g, out, a, alpha: (g, 0.0) if a > 0.0 else (g * alpha, g * a),
                   "x for x > 0, alpha * x otherwise (fused: one node). ``alpha`` may be a\n"
                   "``Value``: a learnable slope (PReLU), with gradient min(x, 0). The gradient\n"
                   "at exactly 0 is ``alpha``, as in PyTorch.",
-                  defaults=(0.01,)),
+                  defaults=(0.01,),
+                  batched=Batched(lambda lib, a, alpha: lib.where(a > 0.0, a, alpha * a),
+                                  _leaky_relu_vjp_batched)),
         Primitive("elu", "elu", 2, elu, _elu_vjp,
                   "x for x > 0, alpha * (e^x - 1) otherwise (fused: one node). Never\n"
                   "overflows; ``alpha`` may be a ``Value``. The gradient at exactly 0 is\n"
                   "``alpha``, as in PyTorch.",
-                  defaults=(1.0,)),
+                  defaults=(1.0,),
+                  batched=Batched(lambda lib, a, alpha: lib.where(a > 0.0, a, alpha * lib.np.expm1(a)),
+                                  _elu_vjp_batched)),
         Primitive("sin", "sin", 1, sin, lambda lib, g, out, a: (g * lib.cos(a),),
-                  "Sine (radians). Raises ``ValueError`` at ±inf, where it has no value."),
+                  "Sine (radians). Raises ``ValueError`` at ±inf, where it has no value.",
+                  batched=_numpy("sin")),
         Primitive("cos", "cos", 1, cos, lambda lib, g, out, a: (-(g * lib.sin(a)),),
-                  "Cosine (radians). Raises ``ValueError`` at ±inf, where it has no value."),
+                  "Cosine (radians). Raises ``ValueError`` at ±inf, where it has no value.",
+                  batched=_numpy("cos")),
         Primitive("abs", "abs", 1, math.fabs,
                   lambda lib, g, out, a: (lib.where(a > 0.0, g, lib.where(a < 0.0, -g, 0.0)),),
-                  "|self|, with gradient 0 at 0 (and for nan), as PyTorch's sign."),
+                  "|self|, with gradient 0 at 0 (and for nan), as PyTorch's sign.",
+                  batched=_numpy("abs")),
         Primitive("tanh", "tanh", 1, math.tanh, lambda lib, g, out, a: (g * (1.0 - out * out),),
-                  "Hyperbolic tangent (fused: one node, local gradient 1 - tanh²)."),
+                  "Hyperbolic tangent (fused: one node, local gradient 1 - tanh²).",
+                  batched=_numpy("tanh")),
         Primitive("sigmoid", "sigmoid", 1, sigmoid,
                   lambda lib, g, out, a: (g * (out * (1.0 - out)),),
-                  "1 / (1 + e^-x) (fused: one node, local gradient σ(1 - σ)), overflow-free."),
+                  "1 / (1 + e^-x) (fused: one node, local gradient σ(1 - σ)), overflow-free.",
+                  batched=Batched(_sigmoid_batched)),
     ]
 }
 """Every primitive, by the ``op`` its nodes show."""

@@ -1,0 +1,551 @@
+"""The batched tape, ``Tape(root, inputs=[...])`` (API.md, "Batched replay"; issue 9).
+
+Its forward and mean gradient equal the engine's, sample by sample, on seeded
+random graphs over every primitive (``expressions.OPS``, from ``TEST_ROWS``),
+with batches that hold ties, zeros, nan and rows that raise; every row's
+vectorised form against the row itself at the edges of the floats; an MLP
+trained with it against the engine; and the errors.
+
+"1e-12 relative" for a mean gradient is relative to the terms it sums: the
+engine adds the N samples' contributions one after another, the tape with
+NumPy's sums and matrix products, so a mean that cancels to almost nothing
+is compared with the size of what cancelled.
+
+NumPy's own ``exp``, ``log``, ``tanh`` and ``expm1`` may differ from the
+math module's by an ulp (they are vectorised differently), and a random
+graph can amplify an ulp without bound (``log`` of ``tanh(11)``, which is
+1 - 6e-10, turns it into 1e-7). So the random graphs run on NumPy with the
+math module's elementary functions (``libm_numpy``), which checks what the
+tape does with them; each row's vectorised form is checked against the row
+with NumPy's own functions, element by element, where an ulp stays an ulp.
+"""
+
+import math
+import random
+import sys
+
+import numpy as np
+import pytest
+from rows import TEST_ROWS, apply
+
+from autograd import Tape, Value
+from autograd.batched import array_lib, array_rule
+from autograd.engine import _apply
+from autograd.ops import FLOATS, PRIMITIVES, Batched, Primitive
+
+from expressions import OPS, random_program, replay, resolve
+
+REL = 1e-12
+LIB = array_lib(np)
+
+
+def same(a: float, b: float, rel: float = REL, scale: float = 0.0) -> bool:
+    """Equal to ``rel`` relative (of the larger of them and ``scale``); nan equals nan; infinities exactly."""
+    if a != a or b != b:
+        return a != a and b != b
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= rel * max(abs(a), abs(b), scale) or abs(a - b) <= 1e-300
+
+
+# -- every row's vectorised form, against the row, at the edges ----------------------
+
+
+def _row_outcome(row, args):
+    try:
+        return row.forward(*args), None
+    except (ArithmeticError, ValueError) as error:
+        return None, type(error)
+
+
+@pytest.mark.parametrize("op", PRIMITIVES)
+def test_every_row_has_a_batched_form(op):
+    assert PRIMITIVES[op].batched is not None
+    array_rule(PRIMITIVES[op], LIB)  # runs on arrays: its own rule, or its batched vjp
+
+
+@pytest.mark.parametrize("op", PRIMITIVES)
+def test_each_batched_form_computes_what_its_row_does(op):
+    """Forward and vjp, element by element, against the row on floats: at every edge
+    point and sample, for upstream gradients 1, -0.75 and 1e300 (0 is the tape's to skip)."""
+    row, test_row = PRIMITIVES[op], TEST_ROWS[op]
+    points = [p for p in test_row.edges + test_row.samples if _row_outcome(row, p)[1] is None]
+    columns = [np.array([p[j] for p in points]) for j in range(row.arity)]
+    with np.errstate(all="ignore"):
+        out = row.batched.forward(LIB, *columns)
+        for upstream in (1.0, -0.75, 1e300):
+            g = np.full(len(points), upstream)
+            received = array_rule(row, LIB)(LIB, g, out, *columns)
+            for k, p in enumerate(points):
+                expected_out = row.forward(*p)
+                assert same(float(out[k]), expected_out), (p, out[k], expected_out)
+                expected = row.vjp(FLOATS, upstream, expected_out, *p)
+                for j in range(row.arity):
+                    got = float(np.broadcast_to(received[j], g.shape)[k])
+                    assert same(got, expected[j]), (p, upstream, j, got, expected[j])
+
+
+# -- random graphs over every primitive: the tape against the engine, per sample ------
+
+
+class _LibmNumpy:
+    """numpy, but with the math module's elementary functions (the engine's, bit for bit)."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def _libm(name, f):
+        def elementwise(*arrays):
+            arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in arrays])
+            own = getattr(np, name)(*arrays)  # numpy's value where math raises (inf, nan)
+            out = own.copy()
+            for k, args in enumerate(zip(*[a.ravel().tolist() for a in arrays])):
+                try:
+                    out.flat[k] = f(*args)
+                except (ArithmeticError, ValueError):
+                    pass
+            return out
+
+        return staticmethod(elementwise)
+
+
+for _name, _f in [("exp", math.exp), ("log", math.log), ("tanh", math.tanh), ("expm1", math.expm1),
+                  ("sin", math.sin), ("cos", math.cos), ("power", lambda a, b: a**b)]:
+    setattr(_LibmNumpy, _name, _LibmNumpy._libm(_name, _f))
+
+
+@pytest.fixture
+def libm_numpy(monkeypatch):
+    """The batched tape on :class:`_LibmNumpy` for this test."""
+    import autograd.batched
+
+    proxy = _LibmNumpy()
+    monkeypatch.setattr(autograd.batched, "numpy", lambda: proxy)
+    yield proxy
+    array_lib(np)  # the real one again for what follows
+
+
+def _engine(steps, leaves, inputs, params, batch):
+    """Per row: the root's value (or the error type), and the mean's gradients (with the
+    size of the terms each sums), by building one graph per row as a user would."""
+    outcomes, roots = [], []
+    for values in batch:
+        fresh = dict(zip(inputs, (Value(float(v)) for v in values)))
+        pool = [fresh.get(leaf, leaf) for leaf in leaves]
+        try:
+            interior = replay(steps, pool, lambda op, a, b: op.ours(a, b))[len(pool):]
+            root = sum(interior[1:], interior[0])
+        except (ArithmeticError, ValueError) as error:
+            outcomes.append((None, type(error)))
+            continue
+        outcomes.append((root.data, None))
+        roots.append(root)
+    if len(roots) < len(batch):
+        return outcomes, None, None
+    n = len(roots)
+    scale = [0.0] * len(params)
+    for root in roots:  # each row's own contribution, for the size of the terms
+        for p in params:
+            p.grad = 0.0
+        root.backward(1.0 / n)
+        scale = [s + abs(p.grad) if p.grad == p.grad else s for s, p in zip(scale, params)]
+    for p in params:
+        p.grad = 0.0
+    mean = sum(roots[1:], roots[0]) * (1.0 / n)  # "building the N graphs, averaging them"
+    mean.backward()
+    return outcomes, [p.grad for p in params], scale
+
+
+def _rows(rng, first, n_inputs, params):
+    """A batch around the first sample: small moves, and rows with ties, zeros and nan."""
+    rows = [first]
+    for k in range(11):
+        kind = k % 6
+        row = [x + rng.choice([0.0, rng.uniform(-0.3, 0.3)]) for x in first]
+        if kind == 1 and n_inputs > 1:  # two inputs tie
+            row[1] = row[0]
+        elif kind == 2:  # an input equals a parameter: ties between them
+            row[0] = rng.choice(params).data if params else row[0]
+        elif kind == 3:
+            row[rng.randrange(n_inputs)] = rng.choice([0.0, -0.0])
+        elif kind == 4:
+            row[rng.randrange(n_inputs)] = rng.uniform(-3.0, 3.0)  # far: other branches, maybe errors
+        rows.append(row)
+    if rng.random() < 0.3:
+        rows.append([math.nan] + first[1:])
+    return rows
+
+
+def _check_random_graph(rng):
+    n_leaves = rng.randint(2, 5)
+    leaves = [Value(rng.uniform(-2, 2)) for _ in range(n_leaves)]
+    n_inputs = rng.randint(1, n_leaves - 1)
+    inputs, params = leaves[:n_inputs], leaves[n_inputs:]
+    steps = resolve(random_program(rng, rng.randint(1, 16)), leaves, lambda op, a, b: op.ours(a, b),
+                    lambda v: v.data)
+    interior = replay(steps, leaves, lambda op, a, b: op.ours(a, b))[n_leaves:]
+    root = sum(interior[1:], interior[0])
+    tape = Tape(root, inputs=inputs)
+    batch = _rows(rng, [x.data for x in inputs], n_inputs, params)
+    outcomes, grads, scale = _engine(steps, leaves, inputs, params, batch)
+    failing = [r for r, (_, error) in enumerate(outcomes) if error]
+    if failing:
+        # The tape raises the first failing row's error, naming it.
+        first = failing[0]
+        with pytest.raises(outcomes[first][1], match=f"^row {first} of the batch: "):
+            tape.forward(batch)
+        with pytest.raises(RuntimeError, match="forward"):
+            tape.backward()  # nothing half-made is used
+        batch = [row for row, (_, error) in zip(batch, outcomes) if not error]
+        outcomes, grads, scale = _engine(steps, leaves, inputs, params, batch)
+    values = tape.forward(batch)
+    assert values.dtype == np.float64 and values.shape == (len(batch),)
+    for got, (expected, _) in zip(values.tolist(), outcomes):
+        assert same(got, expected), (got, expected)
+    for p in params:
+        p.grad = 0.0
+    for x in inputs:
+        x.grad = 0.25
+    tape.backward()
+    for p, expected, size in zip(params, grads, scale):
+        assert same(p.grad, expected, scale=size), (p.grad, expected, size)
+    assert all(x.grad == 0.25 for x in inputs)  # inputs get no gradient
+    return len(failing)
+
+
+def test_the_tape_equals_the_engine_on_random_graphs_over_every_primitive(libm_numpy):
+    rng = random.Random(9)
+    failing = sum(_check_random_graph(rng) for _ in range(300))
+    assert failing > 10  # rows that raise were tried, not only rows that work
+
+
+def test_random_graphs_reach_every_primitive():
+    assert {op.name for op in OPS} >= set(PRIMITIVES)
+
+
+# -- semantics, one at a time -------------------------------------------------------------
+
+
+def _mean_grads(build, params, rows):
+    """The engine's mean gradient over ``rows``: one graph per row, averaged, backward."""
+    for p in params:
+        p.grad = 0.0
+    roots = [build(*map(Value, row)) for row in rows]
+    mean = sum(roots[1:], roots[0]) * (1.0 / len(roots))
+    mean.backward()
+    return [p.grad for p in params]
+
+
+def test_ties_split_and_relu_has_no_slope_at_zero():
+    w = Value(1.0, "w")
+    x = Value(0.0)
+
+    def build(x):
+        return x.max(w) + (x - 1.0).relu() * w
+
+    tape = Tape(build(x), inputs=[x])
+    rows = [[1.0], [2.0], [0.5], [1.0]]  # a tie (x = w = 1), relu at exactly 0 (x = 1)
+    assert tape.forward(rows).tolist() == [1.0, 3.0, 1.0, 1.0]
+    w.grad = 0.0
+    tape.backward()
+    assert w.grad == _mean_grads(build, [w], rows)[0] == (0.5 + 1.0 + 1.0 + 0.5) / 4
+
+
+def test_nan_propagates_row_by_row():
+    w = Value(2.0)
+    x = Value(0.0)
+    tape = Tape((x * w).tanh(), inputs=[x])
+    values = tape.forward([[0.5], [math.nan], [-1.0]])
+    assert math.isnan(values[1]) and values[0] == math.tanh(1.0) and values[2] == math.tanh(-2.0)
+    tape.backward()
+    assert math.isnan(w.grad)  # the mean of a row that is nan
+
+
+def test_a_zero_gradient_passes_nothing_on_row_by_row():
+    # relu is off in row 0, so its upstream is 0 there: 0 × inf must give no nan.
+    w = Value(1.0)
+    x, big = Value(0.0), Value(0.0)
+    tape = Tape((x * w).relu() * big, inputs=[x, big])
+    tape.forward([[-1.0, math.inf], [2.0, 3.0]])
+    w.grad = 0.0
+    tape.backward()
+    assert w.grad == 3.0  # row 0 gives nothing, row 1 gives 2 * 3 / 2
+
+
+def test_a_quotient_is_valued_as_the_engine_values_it():
+    y = Value(49.0)
+    x = Value(0.0)
+    tape = Tape(x / y, inputs=[x])
+    assert tape.forward([[49.0]]).tolist() == [1.0]  # 49 * (1/49) would be 0.9999999999999999
+
+
+def test_the_error_names_the_first_row_that_fails():
+    w = Value(1.0)
+    x = Value(1.0)
+    tape = Tape((x * w).log() + ((x - 5.0) * w).reciprocal(), inputs=[x])
+    with pytest.raises(ValueError, match=r"^row 2 of the batch: log is defined only for positive numbers, "
+                                         r"got -3.0$"):
+        tape.forward([[1.0], [2.0], [-3.0], [-4.0]])
+    # Row 1 fails at a deeper step (1/x) than row 2 (log): the engine stops at row 1.
+    with pytest.raises(ZeroDivisionError, match="^row 1 of the batch: 1/x"):
+        tape.forward([[1.0], [5.0], [-3.0]])
+
+
+def test_inputs_get_no_gradient_and_leaves_accumulate():
+    w, c = Value(3.0), Value(2.0)
+    x = Value(0.0)
+    tape = Tape(x * w + c, inputs=[x])
+    tape.forward([[1.0], [3.0]])
+    tape.backward()
+    tape.backward()
+    assert (w.grad, c.grad, x.grad) == (4.0, 2.0, 0.0)
+
+
+def test_forward_reads_the_parameters_current_data():
+    w = Value(3.0)
+    x = Value(0.0)
+    tape = Tape(x * w, inputs=[x])
+    assert tape.forward([[2.0]]).tolist() == [6.0]
+    w.data = -1.0
+    assert tape.forward([[2.0]]).tolist() == [-2.0]
+
+
+def test_a_root_that_does_not_depend_on_the_inputs():
+    w = Value(3.0)
+    x = Value(0.0)
+    tape = Tape(w * w, inputs=[x])
+    assert tape.forward([[1.0], [2.0]]).tolist() == [9.0, 9.0]
+    tape.backward()
+    assert w.grad == 6.0
+
+
+def test_values_of_kept_nodes():
+    w = Value(2.0)
+    x = Value(0.0)
+    hidden = (x * w).tanh()
+    tape = Tape(hidden * 3.0, inputs=[x], keep=[hidden])
+    tape.forward([[0.5], [1.0]])
+    assert tape.values(hidden).tolist() == [math.tanh(1.0), math.tanh(2.0)]
+    assert tape.values(x).tolist() == [0.5, 1.0] and tape.values(w).tolist() == [2.0, 2.0]
+    with pytest.raises(ValueError, match="keep"):
+        tape.values(hidden.parents[0])
+
+
+def test_a_layer_is_one_matrix_product():
+    import nn
+
+    model = nn.MLP(3, [8, 8, 1], seed=1)
+    xs = [Value(0.0) for _ in range(3)]
+    tape = Tape(model(xs), inputs=xs)
+    # three layers: a product each, and the two hidden layers' relu
+    assert repr(tape).startswith("Tape(") and "5 batched steps" in repr(tape)
+    rows = np.random.default_rng(0).normal(size=(20, 3))
+    expected = [model(list(map(float, row))).data for row in rows]
+    assert all(same(a, b) for a, b in zip(tape.forward(rows).tolist(), expected))
+
+
+def test_an_mlp_trained_with_the_batched_tape_follows_the_engine():
+    import nn
+
+    rng = random.Random(4)
+    X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(40)]
+    Y = [1.0 if a * b > 0 else -1.0 for a, b in X]
+    taped, engine = nn.MLP(2, [8, 8, 1], seed=3), nn.MLP(2, [8, 8, 1], seed=3)
+    x0, x1, y = Value(0.0), Value(0.0), Value(0.0)
+    tape = Tape((1.0 + -y * taped([x0, x1])).relu(), inputs=[x0, x1, y])
+    batch = [[a, b, t] for (a, b), t in zip(X, Y)]
+    ours, theirs = [], []
+    for _ in range(5):
+        ours.append(float(tape.forward(batch).mean()))
+        taped.zero_grad()
+        tape.backward()
+        loss = nn.hinge_loss([engine(x) for x in X], Y)
+        theirs.append(loss.data)
+        engine.zero_grad()
+        loss.backward()
+        for model in (taped, engine):
+            for p in model.parameters():
+                p.data -= 0.5 * p.grad
+    assert all(same(a, b) for a, b in zip(ours, theirs)), (ours, theirs)
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+def test_without_numpy_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy now fails
+    x = Value(1.0)
+    with pytest.raises(ImportError, match=r"valuegrad\[fast\]"):
+        Tape(x * 2.0, inputs=[x])
+    assert Tape(x * 2.0).forward() == 2.0  # the scalar tape needs nothing
+
+
+def _scratch_row(monkeypatch, **fields):
+    row = Primitive("scratch", "scratch", 1, lambda a: a + 1.0,
+                    lambda lib, g, out, a: (g,) if a > 0.0 else (g * 2.0,), "A scratch row.", **fields)
+    monkeypatch.setitem(PRIMITIVES, "scratch", row)
+    return row
+
+
+def test_a_row_without_a_batched_form_is_refused_by_name(monkeypatch):
+    row = _scratch_row(monkeypatch)
+    x = Value(1.0)
+    node = _apply(row, x * 2.0)
+    with pytest.raises(NotImplementedError, match="'scratch'.*batched"):
+        Tape(node, inputs=[x])
+    assert Tape(node).forward() == 3.0  # the scalar tape replays it
+
+
+def test_a_row_whose_rule_branches_needs_a_batched_vjp(monkeypatch):
+    row = _scratch_row(monkeypatch, batched=Batched(lambda lib, a: a + 1.0))
+    x = Value(1.0)
+    with pytest.raises(NotImplementedError, match="'scratch'.*branches"):
+        Tape(_apply(row, x * 2.0), inputs=[x])
+
+
+@pytest.mark.parametrize(
+    "inputs, error, message",
+    [
+        (["x"], TypeError, "input 0 is str"),
+        ([None], TypeError, "NoneType"),
+    ],
+)
+def test_inputs_must_be_values(inputs, error, message):
+    with pytest.raises(error, match=message):
+        Tape(Value(1.0) * 2.0, inputs=inputs)
+
+
+def test_inputs_must_be_distinct_leaves():
+    x = Value(1.0)
+    y = x * 2.0
+    with pytest.raises(ValueError, match="not a leaf"):
+        Tape(y * 3.0, inputs=[y])
+    with pytest.raises(ValueError, match="distinct"):
+        Tape(y, inputs=[x, x])
+
+
+@pytest.mark.parametrize("batch", [[1.0, 2.0], [[1.0, 2.0]], [], [["a"]], np.zeros((0, 1))])
+def test_a_batch_of_the_wrong_shape_is_refused(batch):
+    x = Value(1.0)
+    tape = Tape(x * 2.0, inputs=[x])
+    with pytest.raises((ValueError, TypeError), match=r"shape|numbers|convert"):
+        tape.forward(batch)
+
+
+def test_backward_before_forward():
+    x = Value(1.0)
+    with pytest.raises(RuntimeError, match="forward"):
+        Tape(x * 2.0, inputs=[x]).backward()
+
+
+def test_same_graph_with_apply_of_each_row():
+    """Each primitive alone, applied to an input and a parameter, over a batch: a direct check
+    of the grouping machinery with every row (the random graphs check them mixed)."""
+    for op in PRIMITIVES:
+        sample = TEST_ROWS[op].samples[0]
+        x = Value(sample[0])
+        params = [Value(v) for v in sample[1:]]
+        root = apply(op, x, *params) * 1.5
+        tape = Tape(root, inputs=[x])
+        rows = [[sample[0]], [sample[0] * 0.9], [sample[0] * 1.1]]
+        got = tape.forward(rows).tolist()
+        expected = [(apply(op, Value(r[0]), *params) * 1.5).data for r in rows]
+        assert all(same(a, b) for a, b in zip(got, expected)), op
+
+
+# -- nn.fit(..., tape="batched") ---------------------------------------------------------
+
+
+def _moons(n, seed=0):
+    rng = random.Random(seed)
+    X, y = [], []
+    for i in range(n):
+        t = math.pi * rng.random()
+        upper = i % 2 == 0
+        X.append([math.cos(t) + (0.0 if upper else 1.0) + rng.gauss(0, 0.1),
+                  (math.sin(t) if upper else 0.5 - math.sin(t)) + rng.gauss(0, 0.1)])
+        y.append(-1 if upper else 1)
+    return X, y
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+@pytest.mark.parametrize(
+    "loss_name, sizes, targets",
+    [
+        ("hinge_loss", [2, 8, 1], "labels"),  # a tape per label: hinge takes no Value target
+        ("mse_loss", [2, 8, 1], "labels"),  # the target is an input
+        ("cross_entropy", [2, 8, 2], "classes"),  # a tape per class
+        ("binary_cross_entropy", [2, 8, 1], "probabilities"),
+    ],
+)
+def test_fit_batched_follows_fit_on_the_engine(loss_name, sizes, targets, batch_size):
+    import nn
+
+    X, y = _moons(30)
+    if targets == "classes":
+        y = [(t + 1) // 2 for t in y]
+    elif targets == "probabilities":
+        y = [(t + 1) / 2 for t in y]
+    loss = getattr(nn, loss_name)
+    output = "sigmoid" if targets == "probabilities" else "linear"
+    histories = []
+    for tape in (False, "batched"):
+        model = nn.MLP(sizes[0], sizes[1:], activation="tanh", output_activation=output, seed=5)
+        histories.append(nn.fit(model, X, y, loss, nn.Adam(model.parameters(), lr=0.05), epochs=5,
+                                batch_size=batch_size, progress=False, tape=tape))
+    engine, batched = histories
+    assert all(same(a, b) for a, b in zip(batched["loss"], engine["loss"])), (batched, engine)
+    assert batched.get("accuracy") == engine.get("accuracy")
+
+
+def test_fit_batched_shows_the_progress_bar(capsys):
+    import nn
+
+    pytest.importorskip("tqdm")
+    X, y = _moons(20)
+    model = nn.MLP(2, [4, 1], seed=0)
+    nn.fit(model, X, y, nn.hinge_loss, nn.SGD(model.parameters(), lr=0.1), epochs=3, tape="batched")
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_fit_refuses_an_unknown_tape():
+    import nn
+
+    model = nn.MLP(2, [1], seed=0)
+    with pytest.raises(ValueError, match="tape must be"):
+        nn.fit(model, [[0.0, 1.0]], [1.0], nn.mse_loss, nn.SGD(model.parameters(), lr=0.1), epochs=1,
+               progress=False, tape="fast")
+
+
+def test_fit_batched_without_numpy_names_the_extra(monkeypatch):
+    import nn
+
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    model = nn.MLP(2, [1], seed=0)
+    with pytest.raises(ImportError, match=r"valuegrad\[fast\]"):
+        nn.fit(model, [[0.0, 1.0]], [1.0], nn.mse_loss, nn.SGD(model.parameters(), lr=0.1), epochs=1,
+               progress=False, tape="batched")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_fit_pauses_the_cycle_collector_and_restores_it(enabled):
+    import gc
+
+    import nn
+
+    seen = []
+
+    def loss(preds, targets):
+        seen.append(gc.isenabled())
+        return nn.mse_loss(preds, targets)
+
+    model = nn.MLP(2, [1], seed=0)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        nn.fit(model, [[0.0, 1.0]], [1.0], loss, nn.SGD(model.parameters(), lr=0.1), epochs=2,
+               progress=False)
+        assert seen == [False, False] and gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()
