@@ -258,7 +258,8 @@ class BatchedTape(Tape):
                 raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(x).__name__}")
         self.root, self.inputs = root, inputs
         _Plan(self, np, root, inputs, keep)
-        self._V = self._GV = None
+        self._V = None  # the values of the latest forward: one row per varying node
+        self._buffers = (None, None)  # V and its gradients, reused while N stays the same
         self.value = None
 
     def forward(self, batch):
@@ -290,7 +291,7 @@ class BatchedTape(Tape):
         return self.value
 
     def _run(self, batch):
-        V = self._np.empty((self._varying, batch.shape[0]))
+        V = self._buffer(batch.shape[0])[0]
         V[: len(self.inputs)] = batch.T
         with self._np.errstate(all="ignore"):
             for step in self._steps:
@@ -303,7 +304,8 @@ class BatchedTape(Tape):
         np, V, U = self._np, self._V, self._U
         if V is None:
             raise RuntimeError("Tape.backward() needs a forward(batch) first")
-        GV, GU = np.zeros_like(V), np.zeros_like(U)
+        GV, GU = self._buffer(V.shape[1])[1], np.zeros(U.shape)
+        GV.fill(0.0)
         if self._root_slots.varying:
             GV[self._root_slots.key] = float(gradient) / V.shape[1]  # the mean: each row weighs 1/N
         else:
@@ -315,6 +317,14 @@ class BatchedTape(Tape):
         with gradients_lock:
             for leaf, g in zip(self._leaves, grads):
                 leaf.grad += g
+
+    def _buffer(self, n: int):
+        """Arrays of N columns for the values and their gradients: allocated once per batch size
+        (a fresh array of megabytes costs more in page faults than the arithmetic in it)."""
+        V, GV = self._buffers
+        if V is None or V.shape[1] != n:
+            V, GV = self._buffers = (self._np.empty((self._varying, n)), self._np.empty((self._varying, n)))
+        return V, GV
 
     def values(self, node: Value):
         """The latest ``forward``'s value of ``node`` for each row: the root, an input, a leaf,

@@ -49,7 +49,7 @@ from .engine import Value, gradients_lock
 from .graph import topological_order
 from .ops import FLOATS, PRIMITIVES
 
-COMPILE_LIMIT = 200_000
+COMPILE_LIMIT = 100_000
 """Graphs with more operations than this are replayed by the op-code loop, not compiled."""
 
 _UNPACK = 1000  # names per unpacking statement: the compiler slows down on longer ones

@@ -1,28 +1,38 @@
 """The workloads ``bench/run.py`` times, one function per implementation.
 
 The demo step is micrograd's classic two-moons demo: ``MLP(2, [16, 16, 1])``
-(ReLU hidden layers, linear output), 100 points, hinge loss
-``mean(relu(1 - y*s))`` plus ``1e-4 * sum(p*p)``, full batch, forward +
-backward + SGD with micrograd's learning-rate schedule ``1 - 0.9*k/100``.
+(ReLU hidden layers, linear output), micrograd's own 100 points
+(scikit-learn's ``make_moons(n_samples=100, noise=0.1)`` after
+``np.random.seed(1337)``, labels -1/+1), hinge loss ``mean(relu(1 - y*s))``
+plus ``1e-4 * sum(p*p)``, full batch, forward + backward + SGD with
+micrograd's learning-rate schedule ``1 - 0.9*k/100``.
 
-Four implementations run it from the same initial weights (micrograd's own
+The implementations run it from the same initial weights (micrograd's own
 MLP built after ``random.seed(SEED)``, copied into the others):
 
 * micrograd 0.1.0, as its demo notebook writes it;
 * valuegrad's engine, the same user code on ``autograd.Value`` (plain Values,
   no ``nn`` package);
 * valuegrad's tape: the engine's graph built once, then replayed;
+* valuegrad's batched tape: the graph of one sample built once, replayed over
+  all the points with NumPy (the L2 term, not per sample, by a scalar tape of
+  its own);
 * the floor: forward and backward written by hand over plain floats, with no
-  graph objects at all, the fastest a pure-Python step can reasonably be.
+  graph objects at all, as tight as plain Python gets;
+* PyTorch on batched float64 tensors, one thread.
 
-Every implementation adds in the same order as micrograd (``sum(gen, b)`` is
-``b + w0*x0 + w1*x1 + ...``), so first losses agree to the last bits.
+Every pure-Python implementation adds in the same order as micrograd
+(``sum(gen, b)`` is ``b + w0*x0 + w1*x1 + ...``), so first losses agree to
+the last bits; the batched ones (NumPy, PyTorch) to rounding.
+``SETUPS[name](weights, points)`` returns the step; ``points`` is how many
+two-moons points (100: micrograd's own; more: ``make_moons`` with the same
+seed).
 """
 
 from __future__ import annotations
 
-import math
 import random
+from operator import mul
 
 SEED = 1337
 N_POINTS = 100
@@ -30,20 +40,12 @@ SIZES = [2, 16, 16, 1]
 ALPHA = 1e-4
 
 
-def two_moons(n: int = N_POINTS, noise: float = 0.1, seed: int = 0):
-    """``n`` points of two interleaving half circles with labels -1/+1 (no sklearn)."""
-    rng = random.Random(seed)
-    half = n // 2
-    X, y = [], []
-    for i in range(half):
-        t = math.pi * i / (half - 1)
-        X.append([math.cos(t) + rng.gauss(0.0, noise), math.sin(t) + rng.gauss(0.0, noise)])
-        y.append(-1.0)
-    for i in range(n - half):
-        t = math.pi * i / (n - half - 1)
-        X.append([1.0 - math.cos(t) + rng.gauss(0.0, noise), 0.5 - math.sin(t) + rng.gauss(0.0, noise)])
-        y.append(1.0)
-    return X, y
+def two_moons(n: int = N_POINTS):
+    """micrograd's demo points (for n = 100): ``make_moons(n, noise=0.1)`` seeded 1337, labels ±1."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=n, noise=0.1, random_state=SEED)
+    return X.tolist(), (y * 2 - 1).astype(float).tolist()
 
 
 def initial_weights() -> list[list[tuple[list[float], float]]]:
@@ -65,7 +67,7 @@ def lr_at(k: int) -> float:
 
 
 # -- micrograd ----------------------------------------------------------------
-def micrograd_setup(weights):
+def micrograd_setup(weights, points: int = N_POINTS):
     from micrograd.engine import Value
     from micrograd.nn import MLP
 
@@ -75,7 +77,7 @@ def micrograd_setup(weights):
             for p, x in zip(neuron.w, w):
                 p.data = x
             neuron.b.data = b
-    X, y = two_moons()
+    X, y = two_moons(points)
 
     def step(k: int) -> float:
         # Verbatim the demo notebook's loss() and training loop body.
@@ -133,11 +135,11 @@ def _sgd(params, k: int) -> None:
         p.data -= lr * p.grad
 
 
-def engine_setup(weights):
+def engine_setup(weights, points: int = N_POINTS):
     from autograd import Value
 
     model, params = _valuegrad_model(weights)
-    X, y = two_moons()
+    X, y = two_moons(points)
 
     def step(k: int) -> float:
         inputs = [list(map(Value, xrow)) for xrow in X]
@@ -150,12 +152,12 @@ def engine_setup(weights):
     return step
 
 
-def tape_setup(weights):
+def tape_setup(weights, points: int = N_POINTS):
     """Build the graph once (not timed per step), then replay it."""
     from autograd import Tape, Value
 
     model, params = _valuegrad_model(weights)
-    X, y = two_moons()
+    X, y = two_moons(points)
     inputs = [list(map(Value, xrow)) for xrow in X]
     tape = Tape(_valuegrad_loss(model, params, inputs, y))
 
@@ -170,69 +172,110 @@ def tape_setup(weights):
 
 
 # -- the floor: hand-written forward and backward over floats -------------------
-def floor_setup(weights):
-    """The pure-Python floor: no graph, loops over lists of floats."""
-    X, Y = two_moons()
-    # layers[i] = (W, B): W[j] the weights of neuron j, B[j] its bias.
+def floor_setup(weights, points: int = N_POINTS):
+    """The pure-Python floor: no graph, and every dot product in C.
+
+    Forward, each neuron is ``sum(map(mul, w, x), b)``: the same additions in
+    the same order as the chain of Values. Backward keeps, per sample, each
+    layer's input and the gradient at its units; a weight's gradient is then
+    one dot product over the samples (``sum(map(mul, ...))`` again), in the
+    order a per-sample loop would add them.
+    """
+    X, Y = two_moons(points)
     layers = [([list(w) for w, b in wl], [float(b) for w, b in wl]) for wl in weights]
-    last = len(layers) - 1
-    n = len(X)
+    (W1, B1), (W2, B2), (W3, B3) = layers
+    inv_n = 1.0 / len(X)
+    decay = 2.0 * ALPHA
+
+    def dots(G, H):  # G: per sample, a gradient per unit; H: per sample, an input per feature
+        return [[sum(map(mul, g, h), 0.0) for h in zip(*H)] for g in zip(*G)]
 
     def step(k: int) -> float:
-        gW = [[[0.0] * len(w) for w in W] for W, B in layers]
-        gB = [[0.0] * len(B) for W, B in layers]
-        total = 0
+        w3, W2T = W3[0], list(zip(*W2))
+        H0, H1, H2, G1, G2, G3 = [], [], [], [], [], []
+        total = 0.0
         for x, yi in zip(X, Y):
-            # forward, keeping every layer's input and pre-activation
-            acts = [x]
-            for i, (W, B) in enumerate(layers):
-                out = []
-                for w, b in zip(W, B):
-                    a = b
-                    for wi, xi in zip(w, x):
-                        a = a + wi * xi
-                    out.append(a if i == last or a > 0.0 else 0.0)
-                acts.append(out)
-                x = out
-            s = x[0]
-            margin = 1 + -yi * s
+            a1 = [sum(map(mul, w, x), b) for w, b in zip(W1, B1)]
+            h1 = [a if a > 0.0 else 0.0 for a in a1]
+            a2 = [sum(map(mul, w, h1), b) for w, b in zip(W2, B2)]
+            h2 = [a if a > 0.0 else 0.0 for a in a2]
+            margin = 1.0 + -yi * sum(map(mul, w3, h2), B3[0])
             if margin > 0.0:
-                total = total + margin
-                # backward: d loss / d s = -y/n, through relu's active units
-                up = [-yi * (1.0 / n)]
-                for i in range(last, -1, -1):
-                    W, B = layers[i]
-                    gWi, gBi = gW[i], gB[i]
-                    xin = acts[i]
-                    down = [0.0] * len(xin)
-                    outs = acts[i + 1]
-                    for j, g in enumerate(up):
-                        if g == 0.0 or (i != last and outs[j] <= 0.0):
-                            continue
-                        gBi[j] += g
-                        w, gw = W[j], gWi[j]
-                        for m, xm in enumerate(xin):
-                            gw[m] += xm * g
-                            down[m] += w[m] * g
-                    up = down
-            else:
-                total = total + 0.0
-        reg = 0
+                total += margin
+                ds = -yi * inv_n  # d loss / d score
+                g2 = [ds * w if a > 0.0 else 0.0 for w, a in zip(w3, a2)]
+                g1 = [sum(map(mul, g2, col), 0.0) if a > 0.0 else 0.0 for col, a in zip(W2T, a1)]
+                H0.append(x), H1.append(h1), H2.append(h2), G1.append(g1), G2.append(g2), G3.append((ds,))
+        reg = 0.0
         for W, B in layers:
             for w, b in zip(W, B):
-                for p in w:
-                    reg = reg + p * p
-                reg = reg + b * b
-        loss = total * (1.0 / n) + ALPHA * reg
+                reg = sum(map(mul, w, w), reg) + b * b
+        loss = total * inv_n + ALPHA * reg
         lr = lr_at(k)
-        twice_alpha = 2.0 * ALPHA
-        for (W, B), gWi, gBi in zip(layers, gW, gB):
-            for w, gw in zip(W, gWi):
-                for m in range(len(w)):
-                    w[m] -= lr * (gw[m] + twice_alpha * w[m])
-            for j in range(len(B)):
-                B[j] -= lr * (gBi[j] + twice_alpha * B[j])
+        for (W, B), G, H in zip(layers, (G1, G2, G3), (H0, H1, H2)):
+            gW = dots(G, H) if G else [[0.0] * len(w) for w in W]  # (no sample in the margin)
+            gB = [sum(g, 0.0) for g in zip(*G)] if G else [0.0] * len(B)
+            for w, gw in zip(W, gW):
+                w[:] = [p - lr * (g + decay * p) for p, g in zip(w, gw)]
+            B[:] = [p - lr * (g + decay * p) for p, g in zip(B, gB)]
         return loss
+
+    return step
+
+
+# -- batched: valuegrad's batched tape and PyTorch ---------------------------------------
+def batched_setup(weights, points: int = N_POINTS):
+    """One sample's graph, ``relu(1 - y*s)`` over the inputs x0, x1, y, replayed over all points."""
+    import numpy as np
+
+    from autograd import Tape, Value
+
+    model, params = _valuegrad_model(weights)
+    X, y = two_moons(points)
+    batch = np.column_stack([np.asarray(X), np.asarray(y)])
+    x0, x1, label = Value(X[0][0]), Value(X[0][1]), Value(y[0])
+    tape = Tape((1 + -label * model([x0, x1])).relu(), inputs=[x0, x1, label])
+    reg = Tape(ALPHA * sum(p * p for p in params))  # not per sample: a scalar tape of its own
+
+    def step(k: int) -> float:
+        total_loss = float(tape.forward(batch).mean()) + reg.forward()
+        _zero_grad(params)
+        tape.backward()
+        reg.backward()
+        _sgd(params, k)
+        return total_loss
+
+    return step
+
+
+def torch_setup(weights, points: int = N_POINTS):
+    """The same step on batched float64 tensors, one thread: PyTorch as its users write it."""
+    import torch
+
+    torch.set_num_threads(1)
+    X, y = two_moons(points)
+    X, y = torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+    params = []
+    for wl in weights:
+        params.append(torch.tensor([w for w, b in wl], dtype=torch.float64, requires_grad=True))
+        params.append(torch.tensor([b for w, b in wl], dtype=torch.float64, requires_grad=True))
+    W1, b1, W2, b2, W3, b3 = params
+
+    def step(k: int) -> float:
+        h = torch.relu(X @ W1.T + b1)
+        h = torch.relu(h @ W2.T + b2)
+        scores = (h @ W3.T + b3)[:, 0]
+        data_loss = torch.relu(1 + -y * scores).mean()
+        reg_loss = ALPHA * sum((p * p).sum() for p in params)
+        total_loss = data_loss + reg_loss
+        for p in params:
+            p.grad = None
+        total_loss.backward()
+        lr = lr_at(k)
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+        return total_loss.item()
 
     return step
 
@@ -242,4 +285,6 @@ SETUPS = {
     "engine": engine_setup,
     "tape": tape_setup,
     "floor": floor_setup,
+    "batched": batched_setup,
+    "torch": torch_setup,
 }

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograd import Tape, Value
-from autograd.graph import topological_order
 from autograd import tape as tape_module
+from autograd.graph import topological_order
 from autograd.tape import _generate, _Graph
 
 from expressions import OPS, bits, random_program, replay, resolve
