@@ -45,13 +45,24 @@ def topological_order(root, *, leaves: bool = True) -> list:
         if node in expanded:
             continue
         mark(node)
-        push(node)
-        push(None)
+        a = node._a
+        if a is None:  # a leaf
+            emit(node)
+            continue
+        # Its operands still to visit, first operand on top; none left: emit it now
+        # (in a DAG an expanded node is an emitted one), without the marker's round trip.
         b = node._b
         if b is not None and b not in expanded and (leaves or b._a is not None):
+            push(node)
+            push(None)
             push(b)
-        a = node._a
-        if a is not None and a not in expanded and (leaves or a._a is not None):
+            if a not in expanded and (leaves or a._a is not None):
+                push(a)
+        elif a not in expanded and (leaves or a._a is not None):
+            push(node)
+            push(None)
             push(a)
+        else:
+            emit(node)
     postorder.reverse()
     return postorder
