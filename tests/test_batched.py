@@ -263,14 +263,21 @@ def test_nan_propagates_row_by_row():
 
 
 def test_a_zero_gradient_passes_nothing_on_row_by_row():
-    # relu is off in row 0, so its upstream is 0 there: 0 × inf must give no nan.
-    w = Value(1.0)
+    # In row 0 the product is -inf and relu is off, so the product's gradient is 0 there:
+    # 0 × inf must give no nan.
+    w, c = Value(1.0), Value(0.5)
     x, big = Value(0.0), Value(0.0)
-    tape = Tape((x * w).relu() * big, inputs=[x, big])
-    tape.forward([[-1.0, math.inf], [2.0, 3.0]])
-    w.grad = 0.0
+
+    def build(x, big):
+        return ((x * w) * big + c).relu()
+
+    tape = Tape(build(x, big), inputs=[x, big])
+    rows = [[-1.0, math.inf], [2.0, 3.0]]
+    tape.forward(rows)
+    w.grad = c.grad = 0.0
     tape.backward()
-    assert w.grad == 3.0  # row 0 gives nothing, row 1 gives 2 * 3 / 2
+    assert (w.grad, c.grad) == (3.0, 0.5)  # row 0 gives nothing, row 1 gives 2 * 3 / 2 and 1 / 2
+    assert [w.grad, c.grad] == _mean_grads(build, [w, c], rows)
 
 
 def test_a_quotient_is_valued_as_the_engine_values_it():
@@ -549,3 +556,63 @@ def test_fit_pauses_the_cycle_collector_and_restores_it(enabled):
         assert seen == [False, False] and gc.isenabled() == enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+# -- the weighted sums: what the matrix products must still get right ----------------------
+
+
+def _against_engine(build, params, inputs, rows):
+    """The tape of ``build(*inputs)`` against one engine graph per row: values and mean gradients."""
+    tape = Tape(build(*inputs), inputs=inputs)
+    got = tape.forward(rows).tolist()
+    for p in params:
+        p.grad = 0.0
+    tape.backward()
+    grads = [p.grad for p in params]
+    expected = [build(*map(Value, row)).data for row in rows]
+    assert all(same(a, b) for a, b in zip(got, expected)), (got, expected)
+    assert all(same(a, b) for a, b in zip(grads, _mean_grads(build, params, rows))), grads
+    return tape
+
+
+def test_a_weight_that_is_not_finite_passes_nothing_where_the_gradient_is_zero():
+    # w1 = inf: relu is off in the rows where x < 0, so the sum's gradient is 0 there, and
+    # W.T @ G would give inf * 0 = nan; the engine passes nothing.
+    p, w1, w2, b = Value(2.0), Value(math.inf), Value(0.5), Value(0.1)
+
+    def build(x):
+        h = x * p
+        return (w1 * h + w2 * h.tanh() + b).relu() * 2.0
+
+    _against_engine(build, [p, w1, w2, b], [Value(0.0)], [[1.0], [-1.0], [0.5], [-2.0]])
+
+
+def test_an_input_that_is_not_finite_passes_nothing_where_the_gradient_is_zero():
+    w1, w2, b, c = Value(0.5), Value(-1.5), Value(0.1), Value(0.0)
+
+    def build(x, z):
+        return (w1 * x + w2 * z + b) * c  # c = 0: the sum's gradient is 0, x is inf in row 1
+
+    _against_engine(build, [w1, w2, b, c], [Value(0.0), Value(0.0)], [[1.0, 2.0], [math.inf, 1.0]])
+
+
+def test_a_weighted_sum_that_reads_one_node_twice():
+    w1, w2, w3, b = Value(0.5), Value(-1.5), Value(2.0), Value(0.1)
+
+    def build(x, z):
+        h = (x * w3).tanh()
+        return (w1 * h + w2 * h + z * w3 + b + h).sigmoid()  # h three times, a plain term among them
+
+    tape = _against_engine(build, [w1, w2, w3, b], [Value(0.0), Value(0.0)],
+                           [[1.0, 2.0], [-0.5, 1.0], [0.0, 0.0]])
+    assert "batched steps" in repr(tape)
+
+
+@pytest.mark.parametrize("which", ["input", "parameter"])
+def test_a_root_that_is_a_leaf(which):
+    x, w = Value(0.0), Value(3.0)
+    tape = Tape(x if which == "input" else w, inputs=[x])
+    values = tape.forward([[1.0], [2.0]]).tolist()
+    tape.backward()
+    assert values == ([1.0, 2.0] if which == "input" else [3.0, 3.0])
+    assert (x.grad, w.grad) == ((0.0, 0.0) if which == "input" else (0.0, 1.0))
