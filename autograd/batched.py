@@ -237,7 +237,27 @@ class _WeightedSums:
 
 
 class BatchedTape(Tape):
-    """See :class:`autograd.Tape` (given ``inputs``) and the module docstring."""
+    """One sample's graph, replayed over a batch: what ``Tape(root, inputs=[...])`` makes.
+
+    >>> from autograd import Tape, Value
+    >>> x, w = Value(0.0), Value(3.0)
+    >>> tape = Tape((x * w).relu(), inputs=[x])
+    >>> tape.forward([[1.0], [-1.0], [2.0]]).tolist()
+    [3.0, 0.0, 6.0]
+    >>> tape.backward()         # the mean's gradient: (1 + 0 + 2) / 3
+    >>> w.grad
+    1.0
+
+    ``forward(batch)`` takes a 2-D array-like of shape ``(N, len(inputs))``
+    and returns the N root values (float64), also kept as ``tape.value``.
+    ``backward(gradient=1.0)`` adds ``gradient`` times the gradient of their
+    mean into every leaf that is not an input (inputs get none), under the
+    same lock as ``Value.backward``. ``values(node)`` gives the latest
+    forward's N values of the root, an input, a parameter or a node named in
+    ``keep`` (others may live inside a fused sum, never stored). The leaves'
+    current ``.data`` is read at each forward; nothing is written into any
+    node's ``.data``. See the module docstring for how it works.
+    """
 
     def __init__(self, root: Value, inputs: Sequence[Value], keep: Sequence[Value] = ()) -> None:
         np = numpy()
