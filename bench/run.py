@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import platform
 import shutil
@@ -279,7 +280,8 @@ def main() -> None:
 
     big = 2_000 if quick else 10_000
     build_sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
-    build_points = {target: max(1, round((target - 337) / 655)) for target in build_sizes}
+    # The demo's loss graph adds about 650 nodes a point: enough points for at least `target`.
+    build_points = {target: max(1, math.ceil((target - 337) / 650)) for target in build_sizes}
     moons = tempfile.mkdtemp(prefix="valuegrad-bench-")
     for n in {100, big, *build_points.values()}:
         with open(os.path.join(moons, f"{n}.json"), "w", encoding="utf-8") as f:
@@ -298,11 +300,9 @@ def main() -> None:
         ("torch", True, 50 if quick else 200, 20),
         ("micrograd", False, 1 if quick else 2, 1),
     ]
-    # Rounds interleave the implementations, so that a busy moment on the
-    # machine does not land on one of them only; steps are pooled.
-    rounds = 2 if quick else 3
-
-    def run_plan(plan, points):
+    def run_plan(plan, points, rounds):
+        """Rounds interleave the implementations, so that a busy moment on the machine does not
+        land on one of them only; steps are pooled. First losses must agree."""
         results: dict = {}
         for round_ in range(rounds):
             for impl, gc_on, steps, warmup in plan:
@@ -320,7 +320,7 @@ def main() -> None:
             raise SystemExit(f"first losses disagree (relative spread {spread:.1e}): {first}")
         return results, ref, spread
 
-    demo, ref, spread = run_plan(plan, 100)
+    demo, ref, spread = run_plan(plan, 100, 2 if quick else 3)
     median = {key: statistics.median(r["times"]) for key, r in demo.items()}
     micro = median["micrograd", True]
     floor = median["floor", True]
@@ -335,19 +335,24 @@ def main() -> None:
         ("torch", True): "PyTorch 2, batched float64 tensors, one thread",
         ("micrograd", False): "micrograd 0.1.0, collector off (for reference)",
     }
+    def step_table(results, micro, torch, floor=None):
+        """One row per implementation: median and fastest step, and the ratios."""
+        say("| implementation | per step (median) | fastest step | steps timed | micrograd / this "
+            f"|{' this / floor |' if floor else ''} this / PyTorch |")
+        say(f"| --- | ---: | ---: | ---: | ---: |{' ---: |' if floor else ''} ---: |")
+        for key, r in results.items():
+            m = statistics.median(r["times"])
+            versus_floor = f" {m / floor:.2f}x |" if floor else ""
+            say(f"| {labels[key]} | {fmt_time(m)} | {fmt_time(min(r['times']))} | {len(r['times'])} "
+                f"| {micro / m:,.1f}x |{versus_floor} {m / torch:.2f}x |")
+        say()
+
     say("### Demo step: MLP(2, [16, 16, 1]), micrograd's 100 two-moons points, hinge + 1e-4 L2, "
         "forward + backward + SGD")
     say()
     say(f"First loss {ref!r}, the same in all of them to {spread:.0e} relative.")
     say()
-    say("| implementation | per step (median) | fastest step | steps timed "
-        "| micrograd / this | this / floor | this / PyTorch |")
-    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for key, r in demo.items():
-        m = median[key]
-        say(f"| {labels[key]} | {fmt_time(m)} | {fmt_time(min(r['times']))} | {len(r['times'])} "
-            f"| {micro / m:.1f}x | {m / floor:.2f}x | {m / torch_100:.2f}x |")
-    say()
+    step_table(demo, micro, torch_100, floor)
     say(f"The tape took {fmt_time(demo['tape', True]['setup'])} to build and the batched tape "
         f"{fmt_time(demo['batched', True]['setup'])}, paid once before the first step.")
     say()
@@ -355,9 +360,7 @@ def main() -> None:
     # -- 10,000 points ------------------------------------------------------------
     plan_big = [("batched", True, 5 if quick else 20, 3), ("torch", True, 5 if quick else 20, 3),
                 ("engine", False, 1, 1)]
-    rounds_big, rounds = rounds, 1 if quick else 2
-    large, ref_big, spread_big = run_plan(plan_big, big)
-    rounds = rounds_big
+    large, ref_big, spread_big = run_plan(plan_big, big, 1 if quick else 2)
     median_big = {key: statistics.median(r["times"]) for key, r in large.items()}
     torch_big = median_big["torch", True]
     micro_big = micro * big / 100  # micrograd's step grows with the points: not run (minutes a step)
@@ -367,13 +370,7 @@ def main() -> None:
         f"not run at this size: its 100-point step times {big // 100} (it grows linearly with the points), "
         f"{fmt_time(micro_big)}.")
     say()
-    say("| implementation | per step (median) | steps timed | micrograd / this | this / PyTorch |")
-    say("| --- | ---: | ---: | ---: | ---: |")
-    for key, r in large.items():
-        m = median_big[key]
-        say(f"| {labels[key]} | {fmt_time(m)} | {len(r['times'])} | {micro_big / m:.0f}x "
-            f"| {m / torch_big:.2f}x |")
-    say()
+    step_table(large, micro_big, torch_big)
 
     # -- tape build ---------------------------------------------------------------
     say("### Building a `Tape`: the demo's loss graph over more points")
