@@ -280,8 +280,9 @@ def main() -> None:
 
     big = 2_000 if quick else 10_000
     build_sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
-    # The demo's loss graph adds about 650 nodes a point: enough points for at least `target`.
-    build_points = {target: max(1, math.ceil((target - 337) / 650)) for target in build_sizes}
+    # The demo's loss graph: about 1,700 nodes (the parameters and their L2 term) and 648 a
+    # point; enough points for at least `target` nodes.
+    build_points = {target: max(1, math.ceil((target - 1_700) / 645)) for target in build_sizes}
     moons = tempfile.mkdtemp(prefix="valuegrad-bench-")
     for n in {100, big, *build_points.values()}:
         with open(os.path.join(moons, f"{n}.json"), "w", encoding="utf-8") as f:
