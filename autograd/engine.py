@@ -297,16 +297,9 @@ Value.__mul__ = _arithmetic("*")
 def _node(op: str, data: float, a: Value | None = None, b: Value | None = None) -> Value:
     """A new node: the one constructor of interior nodes and constants (but ``+``, ``*``)."""
     node = _new(Value)
-    node.data = data
-    node.grad = 0.0
-    node.label = ""
-    if a is not None and (_grad_enabled or _recording()):
-        node.op = op
-        node._a = a
-        node._b = b
-    else:
-        node.op = ""
-        node._a = node._b = None
+    node.data, node.grad, node.label = data, 0.0, ""
+    recording = a is not None and (_grad_enabled or _recording())
+    node.op, node._a, node._b = (op, a, b) if recording else ("", None, None)
     return node
 
 

@@ -151,6 +151,8 @@ class _Graph:
         # x * (1/y) is valued as the quotient x / y (as Value.__mul__ computes it), from y itself.
         self.quotient = {i for i in self.interior
                          if ops[i] == "*" and ops[self.parents[i][1]] == "1/x"}
+
+
 class _Untraceable(Exception):
     """A rule that calls a function of ``lib`` or branches in Python: the tape calls it instead."""
 
@@ -163,47 +165,25 @@ class _Source(str):
     the table's own arithmetic and never spells a rule a second time.
     """
 
-    def __add__(self, other):
-        return _Source(f"({self} + {other!s})")
-
-    def __radd__(self, other):
-        return _Source(f"({other!s} + {self})")
-
-    def __sub__(self, other):
-        return _Source(f"({self} - {other!s})")
-
-    def __rsub__(self, other):
-        return _Source(f"({other!s} - {self})")
-
-    def __mul__(self, other):
-        return _Source(f"({self} * {other!s})")
-
-    def __rmul__(self, other):
-        return _Source(f"({other!s} * {self})")
-
-    def __truediv__(self, other):
-        return _Source(f"({self} / {other!s})")
-
-    def __rtruediv__(self, other):
-        return _Source(f"({other!s} / {self})")
-
     def __neg__(self):
         return _Source(f"(-{self})")
 
-    def __le__(self, other):
-        return _Source(f"({self} <= {other!s})")
-
-    def __lt__(self, other):
-        return _Source(f"({self} < {other!s})")
-
-    def __ge__(self, other):
-        return _Source(f"({self} >= {other!s})")
-
-    def __gt__(self, other):
-        return _Source(f"({self} > {other!s})")
-
     def __bool__(self):
         raise _Untraceable
+
+
+def _infix(symbol: str, reflected: bool):
+    """The method of ``_Source`` for a binary operator: ``(left symbol right)``, as source."""
+    if reflected:
+        return lambda self, other: _Source(f"({other!s} {symbol} {self})")
+    return lambda self, other: _Source(f"({self} {symbol} {other!s})")
+
+
+for _name, _symbol in {"add": "+", "sub": "-", "mul": "*", "truediv": "/"}.items():
+    setattr(_Source, f"__{_name}__", _infix(_symbol, reflected=False))
+    setattr(_Source, f"__r{_name}__", _infix(_symbol, reflected=True))
+for _name, _symbol in {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}.items():
+    setattr(_Source, f"__{_name}__", _infix(_symbol, reflected=False))
 
 
 class _Tracing:
