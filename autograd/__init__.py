@@ -15,7 +15,7 @@ first used, so ``import autograd`` stays fast.
 
 from .check import gradcheck
 from .engine import Value, grad, no_grad
-from .walk import Step, backward_steps, walkthrough
+from .walk import Step, backward_steps
 
 __all__ = ["Value", "grad", "no_grad", "gradcheck", "draw_graph", "Tape", "backward_steps", "Step",
            "walkthrough"]
@@ -23,10 +23,10 @@ __all__ = ["Value", "grad", "no_grad", "gradcheck", "draw_graph", "Tape", "backw
 
 def __getattr__(name: str):
     # Lazy: importing graphviz (and the tape) only when asked for.
-    if name == "draw_graph":
-        from .viz import draw_graph
+    if name in ("draw_graph", "walkthrough"):
+        from . import viz
 
-        return draw_graph
+        return getattr(viz, name)
     if name == "Tape":
         from .tape import Tape
 

@@ -44,7 +44,6 @@ from types import SimpleNamespace
 from .engine import Value, gradients_lock
 from .graph import topological_order
 from .ops import PRIMITIVES, Primitive
-from .tape import Tape
 
 _NEVER_RAISE = (operator.add, operator.mul)  # float forwards without an undefined point
 _ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
@@ -236,35 +235,13 @@ class _WeightedSums:
             GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
 
 
-class BatchedTape(Tape):
-    """One sample's graph, replayed over a batch: what ``Tape(root, inputs=[...])`` makes.
+class Replay:
+    """The NumPy side of :class:`autograd.tape.BatchedTape`: its steps, its arrays, its replay."""
 
-    >>> from autograd import Tape, Value
-    >>> x, w = Value(0.0), Value(3.0)
-    >>> tape = Tape((x * w).relu(), inputs=[x])
-    >>> tape.forward([[1.0], [-1.0], [2.0]]).tolist()
-    [3.0, 0.0, 6.0]
-    >>> tape.backward()         # the mean's gradient: (1 + 0 + 2) / 3
-    >>> w.grad
-    1.0
-
-    ``forward(batch)`` takes a 2-D array-like of shape ``(N, len(inputs))``
-    and returns the N root values (float64), also kept as ``tape.value``.
-    ``backward(gradient=1.0)`` adds ``gradient`` times the gradient of their
-    mean into every leaf that is not an input (inputs get none), under the
-    same lock as ``Value.backward``. ``values(node)`` gives the latest
-    forward's N values of the root, an input, a parameter or a node named in
-    ``keep`` (others may live inside a fused sum, never stored). The leaves'
-    current ``.data`` is read at each forward; nothing is written into any
-    node's ``.data``. See the module docstring for how it works.
-    """
-
-    def __init__(self, root: Value, inputs: Sequence[Value], keep: Sequence[Value] = ()) -> None:
+    def __init__(self, root: Value, inputs: Sequence[Value], keep: list[Value]) -> None:
         np = numpy()
         self._np, self._lib = np, array_lib(np)
-        if not isinstance(root, Value):
-            raise TypeError(f"Tape() takes a Value, got {type(root).__name__}")
-        inputs, keep = list(inputs), list(keep)
+        inputs = list(inputs)
         for k, x in enumerate(inputs):
             if not isinstance(x, Value):
                 raise TypeError(f"Tape() inputs must be Values; input {k} is {type(x).__name__}")
@@ -273,14 +250,10 @@ class BatchedTape(Tape):
                                  "inputs stand for the sample's data")
         if len(set(inputs)) != len(inputs):
             raise ValueError("Tape() inputs must be distinct Values")
-        for k, x in enumerate(keep):
-            if not isinstance(x, Value):
-                raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(x).__name__}")
         self.root, self.inputs = root, inputs
         _Plan(self, np, root, inputs, keep)
         self._V = None  # the values of the latest forward: one row per varying node
         self._buffers = (None, None)  # V and its gradients, reused while N stays the same
-        self.value = None
 
     def forward(self, batch):
         """The root's value for each row of ``batch`` (shape ``(N, len(inputs))``), as a float64 array."""
@@ -307,8 +280,7 @@ class BatchedTape(Tape):
                     failure = earlier
             raise failure.error from None
         self._V = V
-        self.value = self.values(self.root)
-        return self.value
+        return self.values(self.root)
 
     def _run(self, batch):
         V = self._buffer(batch.shape[0])[0]
@@ -363,9 +335,9 @@ class BatchedTape(Tape):
 
 
 class _Plan:
-    """Turns one sample's graph into the steps of a :class:`BatchedTape` (it sets the tape's fields)."""
+    """Turns one sample's graph into the steps of a :class:`Replay` (it sets the replay's fields)."""
 
-    def __init__(self, tape: BatchedTape, np, root: Value, inputs: list[Value], keep: list[Value]) -> None:
+    def __init__(self, tape: Replay, np, root: Value, inputs: list[Value], keep: list[Value]) -> None:
         nodes = topological_order(root)[::-1]  # every operand before its users
         index = {node: i for i, node in enumerate(nodes)}
         self.np, self.nodes = np, nodes

@@ -75,41 +75,31 @@ class Tape:
     ``keep`` (say, a model's predictions). The other nodes keep the values
     they were built with: writing 65,000 of them would cost more than the
     replay itself. ``backward()`` adds into every leaf's ``.grad`` exactly
-    what ``root.backward()`` would, using the values of the latest
-    ``forward()`` (before the first one, the values the graph was built
-    with); it does not store the interior nodes' gradients. Call
-    ``root.backward()`` to look at interior values and gradients.
+    what ``root.backward()`` would on a graph rebuilt from the leaves'
+    current data, using the values of the latest ``forward()`` (before the
+    first one, the values the graph was built with); it does not store the
+    interior nodes' gradients. After a replay the graph itself is stale (its
+    interior nodes hold their first values), so ``root.backward()`` on it
+    would mix old numbers with new: rebuild the graph to look at interior
+    values and gradients.
 
-    Building a tape costs some 25 microseconds a node (compiling; see the
-    module docstring), about 1.5 s for the 65,000-node demo graph, and pays
+    Building a tape costs some 30 microseconds a node (compiling; see the
+    module docstring), about 2 s for the 65,000-node demo graph, and pays
     off for a graph replayed many times, as in training, not for one
     backward pass. Graphs of the same shape (equal-sized batches of one
     model) share one compile. The tape keeps its graph alive; ``tape.root``
     is the node it was built from.
 
     Given ``inputs``, ``Tape(root, inputs=[...])`` is the batched tape
-    (:class:`autograd.batched.BatchedTape`, API.md "Batched replay"): one
+    (:class:`BatchedTape`, API.md "Batched replay"): one
     sample's graph, replayed over a whole batch with NumPy.
     """
 
     def __new__(cls, root: Value, inputs: Sequence[Value] | None = None, **kwargs):
-        if inputs is not None and cls is Tape:
-            from .batched import BatchedTape
-
-            return super().__new__(BatchedTape)
-        return super().__new__(cls)
+        return super().__new__(BatchedTape if inputs is not None and cls is Tape else cls)
 
     def __init__(self, root: Value, inputs: None = None, *, keep: Sequence[Value] = ()) -> None:
-        if not isinstance(root, Value):
-            raise TypeError(f"Tape() takes a Value, got {type(root).__name__}")
-        order = topological_order(root)  # root first, as backward visits
-        for node in order:
-            if node.op and node.op not in PRIMITIVES:
-                raise ValueError(f"Tape cannot replay the operation {node.op!r}")
-        keep = list(keep)
-        for k, node in enumerate(keep):
-            if not isinstance(node, Value):
-                raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(node).__name__}")
+        order, keep = _checked(root, keep)  # root first, as backward visits
         self.root = root
         interior = sum(1 for node in order if node.op)
         self._program = (_Compiled if interior <= COMPILE_LIMIT else _OpCodes)(order, keep)
@@ -128,6 +118,75 @@ class Tape:
     def __repr__(self) -> str:
         p = self._program
         return f"Tape({p.operations} operations, {len(p.leaves)} leaves)"
+
+
+class BatchedTape(Tape):
+    """One sample's graph, replayed over a batch: what ``Tape(root, inputs=[...])`` makes.
+
+    >>> from autograd import Tape, Value
+    >>> x, w = Value(0.0), Value(3.0)
+    >>> tape = Tape((x * w).relu(), inputs=[x])
+    >>> tape.forward([[1.0], [-1.0], [2.0]]).tolist()
+    [3.0, 0.0, 6.0]
+    >>> tape.backward()         # the mean's gradient: (1 + 0 + 2) / 3
+    >>> w.grad
+    1.0
+
+    ``forward(batch)`` takes a 2-D array-like of shape ``(N, len(inputs))``
+    and returns the N root values (float64), also kept as ``tape.value``.
+    ``backward(gradient=1.0)`` adds ``gradient`` times the gradient of their
+    mean into every leaf that is not an input (inputs get none), under the
+    same lock as ``Value.backward``. ``values(node)`` gives the latest
+    forward's N values of the root, an input, a parameter or a node named in
+    ``keep`` (others may live inside a fused sum, never stored). The leaves'
+    current ``.data`` is read at each forward; nothing is written into any
+    node's ``.data``. See the module docstring for how it works.
+    """
+
+    def __init__(self, root: Value, inputs: Sequence[Value], *, keep: Sequence[Value] = ()) -> None:
+        _, keep = _checked(root, keep)
+        from .batched import Replay  # NumPy, only now
+
+        self.root = root
+        self._replay = Replay(root, inputs, keep)
+        self.inputs = self._replay.inputs
+        self.value = None
+
+    def forward(self, batch):
+        """The root's value for each row of ``batch`` (shape ``(N, len(inputs))``), as a float64 array."""
+        self.value = self._replay.forward(batch)
+        return self.value
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Add d(mean of the root over the rows)/d(leaf) into every leaf that is not an input
+        (times ``gradient``, as ``Value.backward(gradient)``)."""
+        self._replay.backward(gradient)
+
+    def values(self, node: Value):
+        """The latest ``forward``'s value of ``node`` for each row: the root, an input, a leaf,
+        or a node named in ``keep`` (others may live inside a fused sum, unstored)."""
+        return self._replay.values(node)
+
+    def __repr__(self) -> str:
+        return repr(self._replay)
+
+
+def _checked(root: Value, keep: Sequence[Value]) -> tuple[list, list]:
+    """The graph under ``root`` (root first) and ``keep`` as a list, both checked."""
+    if not isinstance(root, Value):
+        raise TypeError(f"Tape() takes a Value, got {type(root).__name__}")
+    order = topological_order(root)
+    for node in order:
+        if node.op and node.op not in PRIMITIVES:
+            raise ValueError(f"Tape cannot replay the operation {node.op!r}")
+    keep = list(keep)
+    members = set(order) if keep else set()
+    for k, node in enumerate(keep):
+        if not isinstance(node, Value):
+            raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(node).__name__}")
+        if node not in members:
+            raise ValueError(f"Tape() keep[{k}] is not a node of the graph under root")
+    return order, keep
 
 
 class _Graph:

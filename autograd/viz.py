@@ -15,10 +15,11 @@ import math
 import graphviz
 
 from .engine import Value
+from .files import PathLike
 from .graph import topological_order
-from .walk import backward_steps, number, progress
+from .walk import CURRENT_COLOR, DONE_COLOR, WALK_MAX_NODES, Walkthrough, backward_steps, number, progress
 
-__all__ = ["draw_graph", "render", "RenderError", "DotNotFound"]
+__all__ = ["draw_graph", "walkthrough", "render", "RenderError", "DotNotFound"]
 
 # Fill colours, one per kind of value node (the legend in draw_graph's docstring).
 OUTPUT_COLOR = "gold"
@@ -26,8 +27,6 @@ LABELLED_COLOR = "lightblue"
 CONSTANT_COLOR = "lightgrey"
 INTERIOR_COLOR = "white"
 # With step=k, colours tell where the backward pass stands instead.
-DONE_COLOR = "palegreen"
-CURRENT_COLOR = "orange"
 WAITING_COLOR = "white"
 
 NBSP = "\N{NO-BREAK SPACE}"
@@ -300,3 +299,65 @@ def render(dot: graphviz.Digraph, format: str = "svg") -> bytes:
     except graphviz.CalledProcessError as e:
         stderr = (e.stderr or b"").decode("utf-8", "replace")
         raise RenderError(f"Graphviz's dot failed: {' '.join(stderr.split())[:200]}") from None
+
+
+def walkthrough(
+    root: Value, path: PathLike | None = None, rankdir: str = "LR", max_nodes: int = WALK_MAX_NODES
+) -> Walkthrough:
+    """A player of the forward and backward pass under ``root``, step by step.
+
+    Frame 0 is the forward pass; frame k the graph after k steps of
+    ``backward_steps(root)`` (``draw_graph(root, step=k)``, drawn by
+    Graphviz's ``dot``), beside the arithmetic of that step
+    (``parent.grad += upstream × local = contribution``). Previous/Next
+    buttons and the left/right arrow keys move between frames; a page opened
+    as ``player.html#step=5`` starts at frame 5.
+
+    With ``path``, writes the player there as one self-contained HTML file
+    (atomically): no network access, no external script, font or stylesheet.
+    Either way returns a ``Walkthrough``, which Jupyter shows inline. Label
+    text is escaped everywhere: it is shown, never run. A graph of more than
+    ``max_nodes`` values raises ``ValueError`` (a drawing per step makes the
+    page grow with the square of the graph); pass a larger ``max_nodes`` to
+    play it anyway. ``.grad`` is neither read nor changed.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"walkthrough() takes a Value, got {type(root).__name__}")
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    size = len(topological_order(root))
+    if size > max_nodes:
+        raise ValueError(
+            f"the graph has {size} nodes, more than max_nodes={max_nodes}; "
+            f"to play it anyway, pass max_nodes={size} (or more) to walkthrough"
+        )
+    steps = backward_steps(root)
+    frames = [_inline_svg(render(draw_graph(root, rankdir, max_nodes=max_nodes, step=k), "svg"))
+              for k in range(len(steps) + 1)]
+    player = Walkthrough(root, steps, frames)
+    if path is not None:
+        player.save(path)
+    return player
+
+
+def _inline_svg(svg: bytes) -> str:
+    """Graphviz's SVG document as markup to place in HTML.
+
+    Parsed and written out again by ElementTree, so that only well-formed,
+    escaped markup gets in (whatever a label held); without the XML prolog,
+    comments, ``id`` attributes (which would clash between frames and
+    players) and the tooltips of Graphviz's internal node names.
+    """
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    tree = ET.fromstring(svg)
+    for parent in tree.iter():
+        for child in [c for c in parent if c.tag == f"{{{_SVG_NS}}}title"]:
+            parent.remove(child)
+        parent.attrib.pop("id", None)
+    return ET.tostring(tree, encoding="unicode")
+
+
+_SVG_NS = "http://www.w3.org/2000/svg"

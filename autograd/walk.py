@@ -19,9 +19,9 @@ q = x + y: upstream -4
   x.grad += -4 × 1 = -4
   y.grad += -4 × 1 = -4
 
-``walkthrough(root)`` turns the steps into one self-contained HTML page that
-plays them, a Graphviz drawing per step (``draw_graph(root, step=k)``).
-Graphviz is imported only then, through :mod:`autograd.viz`.
+``Walkthrough`` is the player: one self-contained HTML page (or a notebook
+cell) that plays the steps beside their drawings. ``autograd.walkthrough``
+(in :mod:`autograd.viz`, the one module that draws with Graphviz) makes one.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import re
 from collections import namedtuple
 
 from .engine import Value, contributions, local_grads
-from .files import PathLike
+from .files import PathLike, write_atomic
 from .graph import topological_order
 
-__all__ = ["Step", "backward_steps", "describe", "progress", "walkthrough"]
+__all__ = ["Step", "Walkthrough", "backward_steps", "describe", "progress"]
 
 _FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
 """How a gate is written in a step's text; other ops read as calls, ``exp(a)``."""
@@ -235,8 +235,6 @@ class Walkthrough:
 
     def save(self, path: PathLike) -> None:
         """Write ``html()`` to ``path``, atomically."""
-        from .files import write_atomic
-
         write_atomic(path, self.html().encode("utf-8"))
 
     def _repr_html_(self) -> str:
@@ -250,9 +248,9 @@ class Walkthrough:
 
         # A page holds one player: a fixed id keeps the page the same from run to run.
         uid = "valuegrad-walk" if page else f"valuegrad-walk-{next(_ids)}"
-        style = (_STYLE.replace("#ID", f"#{uid}").replace("CURRENT", _CURRENT_COLOR)
-                 .replace("DONE", _DONE_COLOR))
-        script = Template(_SCRIPT).substitute(id=uid, current=_CURRENT_COLOR)
+        style = (_STYLE.replace("#ID", f"#{uid}").replace("CURRENT", CURRENT_COLOR)
+                 .replace("DONE", DONE_COLOR))
+        script = Template(_SCRIPT).substitute(id=uid, current=CURRENT_COLOR)
         frames, texts = [], []
         for k, svg in enumerate(self._frames):
             hidden = " hidden" if k else ""
@@ -275,71 +273,10 @@ class Walkthrough:
         return "\n".join(lines)
 
 
-def walkthrough(
-    root: Value, path: PathLike | None = None, rankdir: str = "LR", max_nodes: int = WALK_MAX_NODES
-) -> Walkthrough:
-    """A player of the forward and backward pass under ``root``, step by step.
-
-    Frame 0 is the forward pass; frame k the graph after k steps of
-    ``backward_steps(root)`` (``draw_graph(root, step=k)``, drawn by
-    Graphviz's ``dot``), beside the arithmetic of that step
-    (``parent.grad += upstream × local = contribution``). Previous/Next
-    buttons and the left/right arrow keys move between frames; a page opened
-    as ``player.html#step=5`` starts at frame 5.
-
-    With ``path``, writes the player there as one self-contained HTML file
-    (atomically): no network access, no external script, font or stylesheet.
-    Either way returns a ``Walkthrough``, which Jupyter shows inline. Label
-    text is escaped everywhere: it is shown, never run. A graph of more than
-    ``max_nodes`` values raises ``ValueError`` (a drawing per step makes the
-    page grow with the square of the graph); pass a larger ``max_nodes`` to
-    play it anyway. ``.grad`` is neither read nor changed.
-    """
-    if not isinstance(root, Value):
-        raise TypeError(f"walkthrough() takes a Value, got {type(root).__name__}")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
-    size = len(topological_order(root))
-    if size > max_nodes:
-        raise ValueError(
-            f"the graph has {size} nodes, more than max_nodes={max_nodes}; "
-            f"to play it anyway, pass max_nodes={size} (or more) to walkthrough"
-        )
-    from .viz import draw_graph, render  # Graphviz, only now
-
-    steps = backward_steps(root)
-    frames = [_inline_svg(render(draw_graph(root, rankdir, max_nodes=max_nodes, step=k), "svg"))
-              for k in range(len(steps) + 1)]
-    player = Walkthrough(root, steps, frames)
-    if path is not None:
-        player.save(path)
-    return player
-
-
-def _inline_svg(svg: bytes) -> str:
-    """Graphviz's SVG document as markup to place in HTML.
-
-    Parsed and written out again by ElementTree, so that only well-formed,
-    escaped markup gets in (whatever a label held); without the XML prolog,
-    comments, ``id`` attributes (which would clash between frames and
-    players) and the tooltips of Graphviz's internal node names.
-    """
-    import xml.etree.ElementTree as ET
-
-    ET.register_namespace("", _SVG_NS)
-    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
-    tree = ET.fromstring(svg)
-    for parent in tree.iter():
-        for child in [c for c in parent if c.tag == f"{{{_SVG_NS}}}title"]:
-            parent.remove(child)
-        parent.attrib.pop("id", None)
-    return ET.tostring(tree, encoding="unicode")
-
-
-_SVG_NS = "http://www.w3.org/2000/svg"
-# The step colours of draw_graph (autograd.viz), repeated here so that the
-# page can be written without importing Graphviz; tests check they agree.
-_CURRENT_COLOR, _DONE_COLOR = "orange", "palegreen"
+CURRENT_COLOR = "orange"
+"""The current gate in a step's drawing (``draw_graph(step=k)``) and the player's legend."""
+DONE_COLOR = "palegreen"
+"""A node whose gradient is complete and passed on, in a step's drawing and the legend."""
 
 # string.Template texts ($name placeholders), filled in when a page is made.
 _PAGE = """<!DOCTYPE html>

@@ -352,17 +352,11 @@ def test_players_in_one_notebook_do_not_share_element_ids(dot):
     assert f"#{_uid(first)} .view" in first  # the style is scoped to its own player
 
 
-def test_walkthrough_colours_match_draw_graph():
-    from autograd import viz, walk
-
-    assert (walk._CURRENT_COLOR, walk._DONE_COLOR) == (viz.CURRENT_COLOR, viz.DONE_COLOR)
-
-
 def test_public_names_and_a_fast_import():
     assert {"backward_steps", "Step", "walkthrough"} <= set(autograd.__all__)
     assert autograd.walkthrough is walkthrough
     # Graphviz and the page's helpers are imported when a player is made, not with autograd.
-    code = ("import sys, autograd; from autograd import backward_steps, walkthrough; "
+    code = ("import sys, autograd; from autograd import backward_steps, Step; "
             "print(sorted(m for m in ('graphviz', 'xml.etree.ElementTree', 'html', 'hashlib', 'string') "
             "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
