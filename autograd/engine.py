@@ -29,6 +29,7 @@ Hand-written for speed, and nowhere else (``make bench``'s engine step,
 
 from __future__ import annotations
 
+import math
 import numbers
 import threading
 from collections.abc import Iterator, Sequence
@@ -42,8 +43,7 @@ Number = int | float
 OPERATORS = ("+", "*", "**")
 """The rows written as Python operators rather than methods."""
 
-_POWER, _RECIPROCAL = PRIMITIVES["**"], PRIMITIVES["1/x"]
-_RECIPROCAL_OP = _RECIPROCAL.op  # the very string its nodes hold (Value.__mul__ tests it with `is`)
+_POWER = PRIMITIVES["**"]
 
 # Whether operations record a graph is a per-thread setting, as in PyTorch
 # (Jupyter runs widgets and callbacks on other threads). The hot paths read
@@ -270,7 +270,7 @@ def _arithmetic(op: str):
         node = _new(Value)
         if add:
             node.data = self.data + other.data
-        elif other.op is _RECIPROCAL_OP:
+        elif other.op == "1/x":
             node.data = self.data / other._a.data
         else:
             node.data = self.data * other.data
@@ -379,7 +379,10 @@ class _Values:
 
     @staticmethod
     def power_or_inf(a: Value, b: Value) -> Value:
-        return a**b
+        try:
+            return a**b
+        except OverflowError:  # the slope is ±inf there, as on floats: a constant
+            return _node("", FLOATS.power_or_inf(a.data, b.data))
 
 
 VALUES = _Values()
@@ -476,18 +479,23 @@ def _backpropagate(order: list, seed, lib, primal) -> dict:
 
     The rows' vjp with ``lib``: on floats (``primal`` gives a node's data),
     or on Values (``primal`` gives the node itself) to build a graph. A zero
-    gradient passes nothing on, as in ``Value.backward``: a float 0 or a
-    constant leaf 0 (the gradient of a gradient made of constants).
+    gradient passes nothing on, as in ``Value.backward``; on Values, a zero
+    that has a derivative of its own still passes on its finite
+    contributions (their derivatives are the second-order terms), while one
+    that is not finite (0 × inf) becomes a constant 0.
     """
     grads = {order[0]: seed}
     for node in order:
         if node._a is None or node not in grads:
             continue
         g = grads[node]
-        if node.op != "+" and ((g._a is None and g.data == 0.0) if type(g) is Value else g == 0.0):
-            continue
+        zero = node.op != "+" and (g.data if type(g) is Value else g) == 0.0
+        if zero and (type(g) is not Value or g._a is None):
+            continue  # a zero with no derivative of its own: nothing to pass on
         parents = node.parents
         received = PRIMITIVES[node.op].vjp(lib, g, primal(node), *map(primal, parents))
         for parent, c in zip(parents, received):
+            if zero and not math.isfinite(c.data if type(c) is Value else c):
+                c = 0.0  # 0 × inf is 0 here too; a finite one keeps its derivative
             grads[parent] = grads[parent] + c if parent in grads else c
     return grads

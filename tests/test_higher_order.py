@@ -96,3 +96,17 @@ def test_fused_leaky_relu_and_elu_second_derivatives():
     assert derivatives(lambda x: x.elu(0.5), -1.0, 3) == pytest.approx(
         [0.5 * math.exp(-1.0)] * 3, rel=1e-14)
     assert derivatives(lambda x: x.leaky_relu(0.2), -1.0, 2) == [0.2, 0.0]
+
+
+def test_create_graph_agrees_with_floats_where_zero_meets_infinity():
+    # The zero rule holds on Values too: x ** 0.5 has slope +inf at 0, but z = 0 stops it.
+    x, z = Value(0.0), Value(0.0)
+    f = (x**0.5) * z
+    assert grad(f, [x]) == [0.0]
+    assert grad(f, [x], create_graph=True)[0].data == 0.0
+
+
+def test_create_graph_gives_an_overflowing_slope_as_inf_like_floats():
+    x = Value(1e-10)
+    assert grad(x**-30.0, [x]) == [-math.inf]
+    assert grad(x**-30.0, [x], create_graph=True)[0].data == -math.inf
