@@ -40,7 +40,7 @@ from typing import NoReturn
 
 from . import engine
 from .engine import Value
-from .files import write_atomic
+from .files import check_target, write_atomic
 
 MAX_CHARS = 10_000
 
@@ -420,15 +420,22 @@ def run(argv: Sequence[str]) -> tuple[str, bytes | None]:
     lines = [f"{f} = {_format_number(out.data)}"]
     lines += [f"d{f}/d{name} = {_format_number(g)}" for name, g in grads.items()]
     report = "\n".join(lines)
-    # Everything is made before anything is written: a mistake leaves no file.
+    # Everything is made and every target checked before anything is written:
+    # a mistake leaves no file.
     player = _player_bytes(out) if args.html is not None else None
     image = _graph_bytes(out, fmt) if args.output is not None else None
-    if player is not None:
-        _write(args.html, player)
-    if args.output is None or args.output == STDOUT:
-        return report, image
-    _write(args.output, image)
-    return report, None
+    files = [(path, data) for path, data in ((args.html, player), (args.output, image))
+             if path is not None and path != STDOUT]
+    if len(files) == 2 and os.path.abspath(files[0][0]) == os.path.abspath(files[1][0]):
+        raise UsageError(f"-o and --html name the same file, {_quote(args.output)}")
+    for path, _ in files:
+        try:
+            check_target(path)
+        except OSError as e:  # strerror alone: the message names the path already
+            raise UsageError(f"cannot write {_quote(path)}: {e.strerror or e}") from None
+    for path, data in files:
+        _write(path, data)
+    return report, image if args.output == STDOUT else None
 
 
 def _write_to_stdout(data: bytes) -> None:

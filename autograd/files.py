@@ -51,20 +51,19 @@ def write_atomic(path: PathLike, data: bytes) -> None:
     (``NotADirectoryError``), and anything at ``path`` but a regular file
     (:class:`NotARegularFile`).
     """
-    import tempfile  # here, not at the top: keeps `import autograd` fast
-
     path = os.fspath(path)
-    _check_target(path)
+    check_target(path)
     directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    tmp, fd = _temporary(directory, name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file private (0600): give it the mode of the file
-        # it replaces, or the one a new file would get.
-        os.chmod(tmp, _mode_for(path))
+        try:  # the mode of the file it replaces; a new one has its own, from the umask
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -75,8 +74,15 @@ def write_atomic(path: PathLike, data: bytes) -> None:
     _fsync_directory(directory)
 
 
-def _check_target(path: str) -> None:
-    """Refuse, before writing anything, a path ``write_atomic`` must not (or cannot) replace."""
+def check_target(path: PathLike) -> None:
+    """Raise, before anything is written, the error ``write_atomic`` would raise for ``path``.
+
+    For a writer of several files that must write all or none (the command
+    line's ``-o`` and ``--html``). The path can still change between this
+    check and the write: the check is for mistakes, not for a hostile
+    neighbour in the same directory.
+    """
+    path = os.fspath(path)
     if path.endswith(("/", os.sep)) or (os.altsep and path.endswith(os.altsep)):
         raise IsADirectoryError(errno.EISDIR, "the name ends in '/': give a file name", path)
     parent = os.path.dirname(path) or "."
@@ -103,13 +109,19 @@ def _kind(path: str, mode: int) -> str:
     return next((kind for test, kind in kinds.items() if test(mode)), "a special file")
 
 
-def _mode_for(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)  # reading the umask means setting it: put it straight back
-        os.umask(umask)
-        return 0o666 & ~umask
+def _temporary(directory: str, name: str) -> tuple[str, int]:
+    """A new hidden file next to the target, open for writing: (its path, its descriptor).
+
+    Made with mode 0o666, so the umask gives it the mode any new file gets
+    (no reading of the umask, which would mean setting it for every thread).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:  # (one chance in 2^48): draw another name
+            continue
 
 
 def _fsync_directory(directory: str) -> None:

@@ -554,3 +554,15 @@ def test_every_function_of_the_engine_is_offered_and_evaluates(name):
     lines = report.splitlines()
     assert lines[0] == f"f = {cli._format_number(expected.data)}"
     assert lines[1:] == [f"df/d{v} = {cli._format_number(x.grad)}" for v, x in zip(variables, inputs)]
+
+
+def test_a_bad_output_leaves_no_player_behind_and_one_file_cannot_be_both(tmp_path, capsys, dot):
+    page = tmp_path / "p.html"
+    for bad in (str(tmp_path / "missing" / "g.svg"), str(tmp_path)):
+        assert cli.main(["x * y", "x=1", "y=2", "--html", str(page), "-o", bad]) == 2
+        assert not page.exists()
+    same = str(tmp_path / "both.html")
+    assert cli.main(["x * y", "x=1", "y=2", "--html", same, "-o", same]) == 2
+    assert "same file" in capsys.readouterr().err and not Path(same).exists()
+    assert cli.main(["x * y", "x=1", "y=2", "--html", str(page), "-o", str(tmp_path / "g.svg")]) == 0
+    assert page.read_text().startswith("<!DOCTYPE html>") and (tmp_path / "g.svg").exists()
