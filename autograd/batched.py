@@ -175,7 +175,11 @@ class _Operation:
             try:
                 self.row.forward(*operands)
             except (ArithmeticError, ValueError) as error:
-                raise _Undefined(r, type(error)(f"row {r} of the batch: {error}")) from None
+                if not self.out.varying:  # it depends on no input: undefined for every row alike
+                    raise _Undefined(0, error) from None
+                named = type(error)(f"row {r} of the batch: {error}")
+                named.row, named.reason = r, error  # for a caller that knows the rows by other names
+                raise _Undefined(r, named) from None
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np

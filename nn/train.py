@@ -260,12 +260,16 @@ class _Batched:
         self.tapes: dict = {}  # target (or None: the target is an input) -> (Tape, predictions)
         first = self.y[0]
         self.targets = [Value(float(t)) for t in first] if _is_sequence(first) else [Value(float(first))]
+        pred = model(self.features)  # (the model's own errors, such as a wrong input length, as they are)
         try:  # can the target be an input of the per-sample graph?
-            self._tape(None, self.targets if _is_sequence(first) else self.targets[0])
+            root = loss([pred], [self.targets if _is_sequence(first) else self.targets[0]])
+        except (TypeError, ValueError):  # no: its value shapes the graph; a tape per target
+            root = None
+        if root is not None:
+            self._keep(None, pred, root)
             self.T = np.asarray([[float(t) for t in ti] if _is_sequence(ti) else [float(ti)]
                                  for ti in self.y], dtype=np.float64)
-        except (TypeError, ValueError):  # no: its value shapes the graph; a tape per target
-            self.tapes.clear()
+        else:
             distinct = dict.fromkeys(_target_key(t) for t in self.y)
             if len(distinct) > 100:
                 raise ValueError(f"fit(tape='batched'): {loss.__name__} takes no Value target and the "
@@ -275,9 +279,12 @@ class _Batched:
         self.labels = np.asarray([float(t) if not _is_sequence(t) else 0.0 for t in self.y])
 
     def _tape(self, key, target):
-        """The per-sample graph for ``target`` (a number, or the target inputs), as a batched tape."""
+        """The per-sample graph for the number ``target``, as a batched tape."""
         pred = self.model(self.features)
-        root = self.loss([pred], [target])
+        return self._keep(key, pred, self.loss([pred], [target]))
+
+    def _keep(self, key, pred, root):
+        """Store a batched tape of the per-sample graph ``root`` under ``key`` (None: the targets are inputs)."""
         outputs = pred if isinstance(pred, list) else [pred]
         inputs = self.features + (self.targets if key is None else [])
         from autograd import Tape
@@ -300,7 +307,13 @@ class _Batched:
             batch = self.X[members]
             if self.T is not None:
                 batch = np.concatenate([batch, self.T[members]], axis=1)
-            values = replay.forward(batch)
+            try:
+                values = replay.forward(batch)
+            except (ArithmeticError, ValueError) as e:
+                if getattr(e, "row", None) is None:
+                    raise
+                # The tape counts the rows it was given; say which sample of X it is.
+                raise type(e)(f"fit: sample {int(members[e.row])}: {e.reason}") from None
             total += float(values.sum())
             replays.append((replay, len(members) / n))
             if self.correct_rows is not None:
@@ -334,10 +347,15 @@ def _check_args(X, y, epochs, batch_size) -> None:
 def _check_data(X, y) -> None:
     # One pass before training: bad data would otherwise surface as a
     # TypeError deep in the engine, or as nan taken for divergence.
+    width = None
     for i, sample in enumerate(X):
         if not _is_sequence(sample):
             raise TypeError(f"fit: X[{i}] (sample {i}) must be a list of numbers, "
                             f"got {type(sample).__name__}")
+        if width is None:
+            width = len(sample)
+        elif len(sample) != width:
+            raise ValueError(f"fit: X[{i}] (sample {i}) has {len(sample)} features, X[0] has {width}")
         for j, feature in enumerate(sample):
             # A finite float (NumPy's float64 is one) passes at once; anything
             # else gets the full check, and the message is built only then.

@@ -642,3 +642,44 @@ def test_a_root_that_is_a_leaf(which):
     tape.backward()
     assert values == ([1.0, 2.0] if which == "input" else [3.0, 3.0])
     assert (x.grad, w.grad) == ((0.0, 0.0) if which == "input" else (0.0, 1.0))
+
+
+def test_fit_batched_reports_the_models_own_errors_and_ragged_data():
+    import nn
+
+    model = nn.MLP(3, [2, 1], seed=0)
+    X, y = [[0.1 * i, 0.2] for i in range(150)], [0.01 * i for i in range(150)]
+    for tape in (False, "batched"):
+        with pytest.raises(ValueError, match="expects 3 inputs, got 2"):
+            nn.fit(model, X, y, nn.mse_loss, nn.SGD(model.parameters(), lr=0.1), epochs=1,
+                   progress=False, tape=tape)
+    with pytest.raises(ValueError, match=r"X\[2\] \(sample 2\) has 2 features, X\[0\] has 3"):
+        nn.fit(model, [[1, 2, 3], [1, 2, 3], [1, 2]], [0, 1, 0], nn.mse_loss,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1, progress=False, tape="batched")
+
+
+def test_fit_batched_names_the_sample_of_X_that_hits_an_undefined_point():
+    import nn
+
+    class LogOfInput(nn.Module):
+        def __init__(self):
+            self.w = Value(1.0)
+
+        def __call__(self, x):
+            return (x[0] * self.w).log()
+
+    X = [[1.0 + i] for i in range(20)]
+    X[13] = [-2.0]
+    model = LogOfInput()
+    with pytest.raises(ValueError, match=r"^fit: sample 13: log is defined only for positive"):
+        nn.fit(model, X, [0.0] * 20, nn.mse_loss, nn.SGD(model.parameters(), lr=0.1), epochs=1,
+               batch_size=6, progress=False, tape="batched")
+
+
+def test_a_node_of_parameters_only_is_undefined_for_no_row_in_particular():
+    x, p = Value(1.0), Value(3.0)
+    tape = Tape(x * p.log(), inputs=[x])
+    p.data = -3.0  # an optimizer's step, say
+    with pytest.raises(ValueError) as info:
+        tape.forward([[1.0], [2.0]])
+    assert "row" not in str(info.value) and "positive" in str(info.value)
