@@ -148,7 +148,7 @@ class _Slots:
 class _Operation:
     """Nodes of one primitive at one depth, with the same kinds of operands: one call each way."""
 
-    def __init__(self, np, row: Primitive, rule, reads: list[_Slots], operands: list[_Slots],
+    def __init__(self, row: Primitive, rule, reads: list[_Slots], operands: list[_Slots],
                  out: _Slots, needs_grad: list[bool]) -> None:
         self.row, self.rule, self.reads, self.operands, self.out = row, rule, reads, operands, out
         self.needs_grad = needs_grad
@@ -424,7 +424,7 @@ class _Plan:
             operand = self._slots([parents[i] for i in members])
             read = self._slots([reads[i] for i in members]) if key[2] else operand
             needed = [any(needs[parents[i][j]] for i in members) for j in range(row.arity)]
-            steps.append(_Operation(np, row, rules[row.op], read, operand, out, needed))
+            steps.append(_Operation(row, rules[row.op], read, operand, out, needed))
         tape._steps = steps
         tape._operations = sum(1 for op in ops if op)
         tape._varying = n_varying

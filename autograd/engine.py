@@ -213,7 +213,9 @@ class Value:
         ``+`` passes its zero on as it is).
         Iterative: graph depth is not limited by Python's recursion limit.
         Thread-safe: concurrent calls on graphs that share nodes give the
-        same gradients as the same calls one after another.
+        same gradients as the same calls one after another (they hold
+        ``gradients_lock`` in turn); other writes to ``.grad``, such as
+        ``zero_grad()``, are the caller's to order.
         """
         if not is_number(gradient):
             raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")

@@ -103,7 +103,11 @@ def fit(
     whose graph depends on the target's value) one tape is built per
     distinct target, at most 100 of them. Terms of the loss that are not
     per sample, such as L2 on the weights, do not belong in the per-sample
-    graph: use the optimizer's ``weight_decay``.
+    graph: use the optimizer's ``weight_decay``. The loss is called on one
+    sample (``loss([pred], [target])``) and the tape takes the mean over
+    the batch's rows: the same as ``nn``'s losses on the whole batch (they
+    are means), but a loss of your own that sums instead would train with
+    another scale here.
 
     The cycle collector is paused while ``fit`` runs and restored after: a
     graph here holds no reference cycle, so reference counting frees it

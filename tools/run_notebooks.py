@@ -100,7 +100,7 @@ def strip_addresses(nb: nbformat.NotebookNode) -> None:
 
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write ``nb`` to ``path`` via a temporary file and ``os.replace`` (nn's atomic writer)."""
+    """Write ``nb`` to ``path`` via a temporary file and ``os.replace`` (``autograd.files.write_atomic``)."""
     write_atomic(path, (nbformat.writes(nb) + "\n").encode("utf-8"))
 
 
