@@ -52,13 +52,14 @@ def topological_order(root, *, leaves: bool = True) -> list:
         # Its operands still to visit, first operand on top; none left: emit it now
         # (in a DAG an expanded node is an emitted one), without the marker's round trip.
         b = node._b
-        if b is not None and b not in expanded and (leaves or b._a is not None):
+        # (Leaf or not first: a plain read, where the set lookup costs a hash.)
+        if b is not None and (leaves or b._a is not None) and b not in expanded:
             push(node)
             push(None)
             push(b)
-            if a not in expanded and (leaves or a._a is not None):
+            if (leaves or a._a is not None) and a not in expanded:
                 push(a)
-        elif a not in expanded and (leaves or a._a is not None):
+        elif (leaves or a._a is not None) and a not in expanded:
             push(node)
             push(None)
             push(a)
