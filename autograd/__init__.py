@@ -14,10 +14,10 @@ first used, so ``import autograd`` stays fast.
 """
 
 from .check import gradcheck
-from .engine import Value, grad, no_grad
+from .engine import Value, grad, is_number, no_grad
 from .walk import Step, backward_steps
 
-__all__ = ["Value", "grad", "no_grad", "gradcheck", "draw_graph", "Tape", "backward_steps", "Step",
+__all__ = ["Value", "grad", "no_grad", "gradcheck", "is_number", "draw_graph", "Tape", "backward_steps", "Step",
            "walkthrough"]
 
 

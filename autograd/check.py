@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .engine import Value
+from .engine import Value, is_number
 
 
 def numerical_grad(f: Callable[[list], Value], inputs: Sequence[float], eps: float = 1e-6) -> list[float]:
@@ -39,7 +39,7 @@ def gradcheck(
     True
     """
     for i, x in enumerate(inputs):
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
+        if not is_number(x):
             raise TypeError(f"gradcheck inputs must be numbers; input {i} is {type(x).__name__}")
     values = [Value(x) for x in inputs]
     out = f(values)

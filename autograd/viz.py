@@ -71,6 +71,11 @@ def escape_label(text: str) -> str:
     return "".join(out)
 
 
+def _check_max_nodes(max_nodes) -> None:
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+
+
 def _number(x: float) -> str:
     # Four decimals, as in the textbook pictures; huge values in exponent form
     # so that 1e300 does not print as 301 digits.
@@ -141,8 +146,7 @@ def draw_graph(
         raise TypeError(f"draw_graph() takes a Value, got {type(root).__name__}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    _check_max_nodes(max_nodes)
     nodes = topological_order(root)  # iterative, root first
     if len(nodes) > max_nodes:
         raise ValueError(
@@ -323,8 +327,7 @@ def walkthrough(
     """
     if not isinstance(root, Value):
         raise TypeError(f"walkthrough() takes a Value, got {type(root).__name__}")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    _check_max_nodes(max_nodes)
     size = len(topological_order(root))
     if size > max_nodes:
         raise ValueError(

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Integral
 
-from autograd import Value
+from autograd import Value, is_number
 
 Scalar = Value | int | float
 
@@ -50,7 +50,7 @@ def mse_loss(preds, targets) -> Value:
     for i, (p, t) in enumerate(_pairs(preds, targets, "preds", "targets", _is_scalar)):
         for pi, ti in _pairs(p, t, "a prediction", "its target", _is_scalar):
             # A Value target stays one (the gradient then reaches it too).
-            if not (_is_real(ti) or isinstance(ti, Value)):
+            if not (is_number(ti) or isinstance(ti, Value)):
                 raise ValueError(f"mse_loss target {i} must be a number or a Value, got {ti!r}")
             diff = _as_value(pi) - (ti if isinstance(ti, Value) else float(ti))
             errors.append(diff * diff)
@@ -65,7 +65,7 @@ def hinge_loss(scores, labels) -> Value:
     """
     losses = []
     for i, (s, y) in enumerate(_pairs(scores, labels, "scores", "labels", _is_scalar)):
-        if not _is_real(y) or y not in (-1, 1):
+        if not is_number(y) or y not in (-1, 1):
             raise ValueError(f"hinge_loss labels must be -1 or +1; label {i} is {y!r}")
         losses.append((_as_value(s) * -float(y) + 1.0).relu())
     return _mean(losses)
@@ -119,7 +119,7 @@ def binary_cross_entropy(prob, target) -> Value:
     """
     losses = []
     for i, (p, t) in enumerate(_pairs(prob, target, "probabilities", "targets", _is_scalar)):
-        if not _is_real(t) or not 0.0 <= t <= 1.0:
+        if not is_number(t) or not 0.0 <= t <= 1.0:
             raise ValueError(f"binary_cross_entropy target {i} must be a number in [0, 1], got {t!r}")
         t = float(t)
         p = _as_value(p)
@@ -165,17 +165,13 @@ def _pairs(preds, targets, preds_name: str, targets_name: str, is_sample) -> lis
     return list(zip(preds, targets))
 
 
-def _is_real(x) -> bool:
-    """A real number (NumPy's scalars included), but not a ``bool``: ``True`` is no target."""
-    return isinstance(x, Real) and not isinstance(x, bool)
-
 
 def _as_value(x) -> Value:
     # Value takes only int and float: a NumPy scalar becomes a float first.
     # Anything else (a bool, a str) still reaches Value, whose TypeError names it.
     if isinstance(x, Value):
         return x
-    return Value(float(x) if _is_real(x) else x)
+    return Value(float(x) if is_number(x) else x)
 
 
 def _shifted_exps(logits) -> tuple[list[Value], list[Value]]:

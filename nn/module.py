@@ -13,9 +13,8 @@ import math
 import os
 import reprlib
 from collections.abc import Iterator, Mapping
-from numbers import Real
 
-from autograd import Value
+from autograd import Value, is_number
 from autograd.files import write_atomic
 
 PathLike = str | os.PathLike
@@ -193,8 +192,8 @@ def _state_of(document) -> dict:
 
 def _parameter_value(name: str, value) -> float:
     """``value`` as a float if it is a finite real number, else ``ValueError``."""
-    # numbers.Real: int, float and NumPy's scalars (np.float32 is no float), as the losses take.
-    if isinstance(value, bool) or not isinstance(value, Real):
+    # int, float and NumPy's scalars (np.float32 is no float), as the losses take.
+    if not is_number(value):
         raise ValueError(f"parameter {name!r} must be a real number (int, float, NumPy scalar), "
                          f"got {type(value).__name__}")
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from autograd import Value
+from autograd import Value, is_number
 
 
 class Optimizer:
@@ -153,6 +153,6 @@ def _lerp(start: float, end: float, weight: float) -> float:
 
 
 def _number(name: str, x) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if not is_number(x):
         raise TypeError(f"{name} must be an int or a float, got {type(x).__name__}")
-    return x
+    return float(x)

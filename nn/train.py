@@ -19,9 +19,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from numbers import Real
 
-from autograd import Value
+from autograd import Value, is_number
 
 from .losses import _is_sequence, binary_cross_entropy, cross_entropy, hinge_loss
 from .module import Module
@@ -376,7 +375,7 @@ def _check_data(X, y) -> None:
 def _check_number(x, where: str) -> None:
     """``TypeError`` if ``x`` is not a number (or a ``Value``), ``ValueError`` if not finite."""
     number = x.data if isinstance(x, Value) else x
-    if isinstance(number, bool) or not isinstance(number, Real):
+    if not is_number(number):
         raise TypeError(f"fit: {where} is a {type(x).__name__} ({reprlib.repr(x)}), not a number")
     try:
         finite = math.isfinite(number)

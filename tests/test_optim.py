@@ -122,3 +122,12 @@ def test_parameters_may_come_from_a_generator():
     params = [Value(1.0), Value(2.0)]
     optimizer = Adam(p for p in params)
     assert optimizer.params == params
+
+
+def test_settings_take_numpy_numbers_as_the_losses_do():
+    import numpy as np
+
+    p = Value(1.0)
+    p.grad = 2.0
+    SGD([p], lr=np.float32(0.5)).step()
+    assert p.data == 0.0
