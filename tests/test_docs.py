@@ -1,4 +1,4 @@
-"""Every Python code block in README.md runs, and the make targets it names exist."""
+"""Every Python code block in README.md and docs/*.md runs, and the make targets the README names exist."""
 
 import os
 import re
@@ -10,26 +10,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [(page.relative_to(ROOT).as_posix(), block) for page in PAGES
+          for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)]
 
 
 def test_readme_has_python_examples():
-    assert len(BLOCKS) >= 3
+    assert sum(page == "README.md" for page, _ in BLOCKS) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_python_block_runs(index, tmp_path):
+@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"{page}-{k}" for k, (page, _) in enumerate(BLOCKS)])
+def test_python_block_runs(index, tmp_path):
     # Each block runs in a fresh interpreter, in a scratch directory, so that
     # blocks cannot lean on each other and files they write land nowhere.
     result = subprocess.run(
-        [sys.executable, "-c", BLOCKS[index]],
+        [sys.executable, "-c", BLOCKS[index][1]],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
     )
-    assert result.returncode == 0, f"README block {index} failed:\n{BLOCKS[index]}\n{result.stderr}"
+    page, block = BLOCKS[index]
+    assert result.returncode == 0, f"a block of {page} failed:\n{block}\n{result.stderr}"
 
 
 def test_readme_make_targets_exist():
