@@ -41,6 +41,7 @@ from typing import NoReturn
 from . import engine
 from .engine import Value
 from .files import check_target, write_atomic
+from .text import printable
 
 MAX_CHARS = 10_000
 
@@ -83,7 +84,7 @@ class UsageError(Exception):
 
 def one_line(text: str, limit: int = 300) -> str:
     """``text`` on one printable line (control characters shown as escapes), shortened."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    text = printable(str(text))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

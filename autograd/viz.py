@@ -17,6 +17,7 @@ import graphviz
 from .engine import Value
 from .files import PathLike
 from .graph import topological_order
+from .text import printable
 from .walk import CURRENT_COLOR, DONE_COLOR, WALK_MAX_NODES, Walkthrough, backward_steps, number, progress
 
 __all__ = ["draw_graph", "walkthrough", "render", "RenderError", "DotNotFound"]
@@ -57,7 +58,7 @@ def escape_label(text: str) -> str:
     >>> print(escape_label('{a|b} "c" & d'))
     \{a\|b\}\ \"c\"\ &amp;\ d
     """
-    visible = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    visible = printable(text)
     if len(visible) > MAX_LABEL_CHARS:
         visible = visible[: MAX_LABEL_CHARS - 1] + "\N{HORIZONTAL ELLIPSIS}"
     out = []

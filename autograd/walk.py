@@ -34,6 +34,7 @@ from collections import namedtuple
 from .engine import Value, contributions, local_grads
 from .files import PathLike, write_atomic
 from .graph import topological_order
+from .text import printable
 
 __all__ = ["Step", "Walkthrough", "backward_steps", "describe", "progress"]
 
@@ -129,7 +130,7 @@ def name(node: Value) -> str:
     A long formula is shortened with ``…`` for the parts too deep to spell out.
     """
     if node.label:
-        return _visible(node.label)
+        return printable(node.label)
     if not node.parents:
         return number(node.data)
     return _spelled(node)
@@ -140,7 +141,7 @@ def _gate(node: Value) -> str:
     formula = _spelled(node)
     if not node.label or node.label.replace(" ", "") == formula.replace(" ", ""):
         return formula
-    return f"{_visible(node.label)} = {formula}"
+    return f"{printable(node.label)} = {formula}"
 
 
 def _spelled(node: Value) -> str:
@@ -181,11 +182,6 @@ def _formula(node: Value, depth: int) -> str:
         # An operand of an operator (a + b, 1/a) is grouped; a call's argument needs no parentheses.
         args.append(f"({arg})" if form and grouped else arg)
     return form.format(*args) if form else f"{node.op}({', '.join(args)})"
-
-
-def _visible(text: str) -> str:
-    # A label may hold newlines or other control characters: show them as escapes.
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def number(x: float) -> str:
