@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
-from .graph import topological_order
+from .lower import CONSTANT, QUOTIENT, lower, received
 from .ops import FLOATS, PRIMITIVES, Primitive, where
 
 Number = int | float
@@ -178,7 +178,7 @@ class Value:
         return self * -1.0
 
     def __sub__(self, other: Value | Number) -> Value:
-        if type(other) is Value:
+        if type(other) is Value or isinstance(other, Value):
             return self + other * -1.0
         return self + -float(other) if is_number(other) else NotImplemented
 
@@ -223,17 +223,18 @@ class Value:
             with gradients_lock:
                 self.grad += float(gradient)
             return
-        order = topological_order(self, leaves=False)
+        steps = lower(self).steps
         with gradients_lock:
-            for node in order:
+            for node in steps:
                 node.grad = 0.0
             self.grad = float(gradient)
-            for node in order:
+            for node in steps:
                 g = node.grad
                 op, a, b = node.op, node._a, node._b
-                # Hand-written for speed (see the module docstring): the rows'
-                # vjp of "+" is (g, g) and of "*" is (g * b, g * a). "+" passes
-                # a zero on as it is; every other row is skipped at zero.
+                # lower.received (the rows' vjp under the zero rule), applied on floats;
+                # hand-written for speed (see the module docstring): the rows' vjp of
+                # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
+                # without a test (it changes nothing: see autograd.lower).
                 if op == "+":
                     a.grad += g
                     b.grad += g
@@ -260,7 +261,7 @@ def _arithmetic(op: str):
     One body for both (a branch costs less than the call a shared helper
     would: about 30 ns a node, 4% of the demo step). The forwards are the
     rows' (``operator.add``, ``operator.mul``, which tests/test_ops.py checks);
-    ``x * (1/y)`` is the quotient ``x / y`` (see :func:`_quotient`).
+    ``x * (1/y)`` is the quotient ``x / y`` (:data:`autograd.lower.QUOTIENT`).
     """
     add = op == "+"
 
@@ -272,7 +273,7 @@ def _arithmetic(op: str):
         node = _new(Value)
         if add:
             node.data = self.data + other.data
-        elif other.op == "1/x":
+        elif other.op == "1/x":  # lower.QUOTIENT: x * (1/y) is valued as x / y
             node.data = self.data / other._a.data
         else:
             node.data = self.data * other.data
@@ -306,17 +307,24 @@ def _node(op: str, data: float, a: Value | None = None, b: Value | None = None) 
 
 
 def _operand(x) -> Value | None:
-    """``x`` as a Value: itself, a constant leaf for a number, else None."""
-    if type(x) is Value:
+    """``x`` as a Value: itself (a subclass too), a constant leaf for a number, else None."""
+    if type(x) is Value or isinstance(x, Value):
         return x
     if is_number(x):
-        return _node("", float(x))
+        return _constant(float(x))
     return None
+
+
+def _constant(data: float) -> Value:
+    """A leaf the engine makes from a number, marked as such for the lowering (``lower.CONSTANT``)."""
+    node = _new(Value)
+    node.data, node.grad, node.label, node.op, node._a, node._b = data, 0.0, "", "", None, CONSTANT
+    return node
 
 
 def _data(x) -> float | None:
     """The float a comparison reads: a Value's data, a number, else None."""
-    if type(x) is Value:
+    if type(x) is Value or isinstance(x, Value):
         return x.data
     return float(x) if is_number(x) else None
 
@@ -342,7 +350,7 @@ def _quotient(a: Value, b: Value) -> Value:
     """
     quotient = a * b.reciprocal()
     if not quotient.op:  # under no_grad() the 1/x is a leaf: no gate to read
-        quotient.data = a.data / b.data
+        quotient.data = QUOTIENT.forward(a.data, b.data)
     return quotient
 
 
@@ -376,6 +384,15 @@ class _Values:
     where = staticmethod(where)
 
     @staticmethod
+    def value(x) -> float:
+        return x.data if isinstance(x, Value) else x
+
+    @staticmethod
+    def constant(x) -> bool:
+        """Whether ``x`` has no derivative of its own: a number or a leaf."""
+        return not isinstance(x, Value) or x._a is None
+
+    @staticmethod
     def expm1(a: Value) -> Value:
         return a.exp() - 1.0
 
@@ -384,7 +401,7 @@ class _Values:
         try:
             return a**b
         except OverflowError:  # the slope is ±inf there, as on floats: a constant
-            return _node("", FLOATS.power_or_inf(a.data, b.data))
+            return _constant(FLOATS.power_or_inf(a.data, b.data))
 
 
 VALUES = _Values()
@@ -400,18 +417,6 @@ FUNCTIONS = {name: getattr(Value, name) for name in
              [row.name for row in PRIMITIVES.values() if row.op not in OPERATORS] + list(COMPOSITES)}
 """The functions of one or two Values, by name: every method of the table, and the composites
 (the command line's list)."""
-
-
-def local_grads(node: Value) -> tuple[float, ...]:
-    """The node's local gradients, one per parent: its row's vjp with an upstream gradient of 1."""
-    return PRIMITIVES[node.op].vjp(FLOATS, 1.0, node.data, *[p.data for p in node.parents])
-
-
-def contributions(node: Value, upstream: float) -> tuple[float, ...]:
-    """What each parent of ``node`` receives when ``upstream`` arrives at it, as ``backward()`` adds it."""
-    if upstream == 0.0 and node.op != "+":
-        return (0.0,) * len(node.parents)
-    return PRIMITIVES[node.op].vjp(FLOATS, upstream, node.data, *[p.data for p in node.parents])
 
 
 def no_grad() -> AbstractContextManager[None]:
@@ -467,37 +472,48 @@ def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> 
     for i, x in enumerate(inputs):
         if not isinstance(x, Value):
             raise TypeError(f"grad() inputs must be Values; input {i} is {type(x).__name__}")
-    order = topological_order(output)
+    program = lower(output)
     if not create_graph:
-        grads = _backpropagate(order, 1.0, FLOATS, lambda node: node.data)
+        grads = backpropagate(program, 1.0, FLOATS)
         return [grads.get(x, 0.0) for x in inputs]
     with _recording_set_to(True):
-        grads = _backpropagate(order, _node("", 1.0), VALUES, lambda node: node)
+        grads = backpropagate(program, _constant(1.0), VALUES)
     return [_operand(grads.get(x, 0.0)) for x in inputs]
 
 
-def _backpropagate(order: list, seed, lib, primal) -> dict:
-    """Gradients of ``order[0]`` w.r.t. every node in ``order``, in a dict.
+def backpropagate(program, seed, lib, on_step=None) -> dict:
+    """The gradients of ``program.root`` with respect to every node it reaches, in a dict.
 
-    The rows' vjp with ``lib``: on floats (``primal`` gives a node's data),
-    or on Values (``primal`` gives the node itself) to build a graph. A zero
-    gradient passes nothing on, as in ``Value.backward``; on Values, a zero
-    that has a derivative of its own still passes on its finite
-    contributions (their derivatives are the second-order terms), while one
-    that is not finite (0 × inf) becomes a constant 0.
+    The one driver for numbers one at a time: floats (``lib`` is
+    ``ops.FLOATS``), or ``Value`` s (``VALUES``), which builds the
+    gradients' own graphs for ``create_graph``. It visits ``program.steps``
+    in order and hands on what :func:`autograd.lower.received` says (the
+    rows' rules, the zero rule). ``on_step(node, upstream, received)`` is
+    called at each step (``received`` is ``None`` where nothing is passed on).
+    On floats each gradient starts at 0.0 and has contributions added, as
+    ``Value.backward`` does, so the two agree bit for bit.
     """
-    grads = {order[0]: seed}
-    for node in order:
-        if node._a is None or node not in grads:
-            continue
-        g = grads[node]
-        zero = node.op != "+" and (g.data if type(g) is Value else g) == 0.0
-        if zero and (type(g) is not Value or g._a is None):
-            continue  # a zero with no derivative of its own: nothing to pass on
+    floats = lib is FLOATS
+    primal = _data_of if floats else _itself
+    zero = 0.0 if floats else _constant(0.0)
+    grads = {program.root: seed}
+    for node in program.steps:
+        g = grads.get(node, zero)
         parents = node.parents
-        received = PRIMITIVES[node.op].vjp(lib, g, primal(node), *map(primal, parents))
-        for parent, c in zip(parents, received):
-            if zero and not math.isfinite(c.data if type(c) is Value else c):
-                c = 0.0  # 0 × inf is 0 here too; a finite one keeps its derivative
-            grads[parent] = grads[parent] + c if parent in grads else c
+        given = received(PRIMITIVES[node.op], lib, g, primal(node), [primal(p) for p in parents])
+        if on_step is not None:
+            on_step(node, g, given)
+        if given is None:
+            continue
+        for parent, c in zip(parents, given):
+            prior = grads.get(parent)
+            grads[parent] = (0.0 + c if floats else c) if prior is None else prior + c
     return grads
+
+
+def _data_of(node: Value) -> float:
+    return node.data
+
+
+def _itself(node: Value) -> Value:
+    return node

@@ -346,6 +346,15 @@ class _Floats:
     expm1 = staticmethod(math.expm1)
     power_or_inf = staticmethod(_power_or_inf)
 
+    @staticmethod
+    def value(x: float) -> float:
+        return x
+
+    @staticmethod
+    def constant(x: float) -> bool:
+        """Whether ``x`` has no derivative of its own: a float never has."""
+        return True
+
 
 FLOATS = _Floats()
 """The ``lib`` namespace on floats (see the module docstring)."""

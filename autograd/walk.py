@@ -31,12 +31,14 @@ import math
 import re
 from collections import namedtuple
 
-from .engine import Value, contributions, local_grads
+from .engine import Value, backpropagate
+from .lower import lower
+from .ops import FLOATS, PRIMITIVES
 from .files import PathLike, write_atomic
 from .graph import topological_order
 from .text import printable
 
-__all__ = ["Step", "Walkthrough", "backward_steps", "describe", "progress"]
+__all__ = ["Step", "Walkthrough", "backward_steps", "describe", "local_grads", "progress"]
 
 _FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
 """How a gate is written in a step's text; other ops read as calls, ``exp(a)``."""
@@ -79,15 +81,20 @@ def backward_steps(root: Value) -> list[Step]:
     """
     if not isinstance(root, Value):
         raise TypeError(f"backward_steps() takes a Value, got {type(root).__name__}")
-    received: dict[Value, float] = {root: 1.0}
-    steps = []
-    for node in topological_order(root, leaves=False):
-        upstream = received[node]
-        given = contributions(node, upstream)
-        for parent, c in zip(node.parents, given):
-            received[parent] = received.get(parent, 0.0) + c
-        steps.append(Step(node, upstream, local_grads(node), given))
+    steps: list[Step] = []
+
+    def record(node: Value, upstream: float, given: tuple | None) -> None:
+        local = local_grads(node)
+        steps.append(Step(node, upstream, local, (0.0,) * len(local) if given is None else given))
+
+    backpropagate(lower(root), 1.0, FLOATS, on_step=record)
     return steps
+
+
+def local_grads(node: Value) -> tuple[float, ...]:
+    """The partial derivative of ``node`` with respect to each of its parents: its row's rule
+    with an upstream gradient of 1."""
+    return PRIMITIVES[node.op].vjp(FLOATS, 1.0, node.data, *[p.data for p in node.parents])
 
 
 def progress(root: Value, steps: list[Step], k: int) -> tuple[dict, set]:

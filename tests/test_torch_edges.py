@@ -27,7 +27,7 @@ import random
 import pytest
 
 from autograd import Value, grad
-from autograd.engine import local_grads
+from autograd.walk import local_grads
 from autograd.graph import topological_order
 
 from expressions import FALLBACK, OPS, random_program

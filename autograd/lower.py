@@ -1,0 +1,170 @@
+"""One lowering: a computational graph turned into the one program that every way of running it follows.
+
+``lower(root)`` walks the graph once and gives a :class:`Program`: the
+interior nodes in the order backpropagation visits them (``steps``, root
+first), and, when a tape asks for them, the same graph by position: every
+node in forward order (``nodes``), each one's row of the table and operand
+positions, and which leaves are the sample's inputs, which are constants
+(numbers the engine turned into leaves, as the ``2`` of ``x * 2``) and which
+are parameters (every other leaf).
+
+Every backward pass runs this program: ``Value.backward``, ``grad`` (on
+floats, and on ``Value`` s for ``create_graph``), ``backward_steps``, the
+scalar tape and the batched tape. They differ only in the kind of number
+they carry (floats, ``Value`` s, NumPy arrays, generated code); the order,
+the rows and the two rules below are this module's, written once:
+
+* **the zero rule** (:func:`received`): a zero gradient passes nothing on,
+  so 0 × inf is 0 here, not nan (a relu that is off hides an infinite
+  slope behind it, as it should). On ``Value`` s, a zero that has a
+  derivative of its own (under ``create_graph``) still passes its finite
+  contributions, whose derivatives are the second-order terms; the ones
+  that are not finite count as 0. Through ``+`` a zero changes nothing
+  either way, so the fast paths hand it on without a test (an interior
+  gradient is never -0.0: it starts at 0.0 and only ever has numbers added);
+* **the quotient** (:data:`QUOTIENT`): ``x / y`` is drawn as ``x * (1/y)``
+  (the textbook's gates) but valued as float division, exactly rounded:
+  ``49 * (1/49)`` is 0.9999999999999999 in floats, ``49 / 49`` is 1.0.
+  Its gradients are the gates' own (the ``*`` and ``1/x`` rows).
+
+The graph is walked with an explicit stack (``graph.topological_order``):
+depth is limited by memory only.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from functools import cached_property
+
+from .graph import topological_order
+from .ops import PRIMITIVES, Batched, Primitive
+
+QUOTIENT = Primitive(
+    "/", "divide", 2, operator.truediv, None,
+    "x * (1/y), valued as the quotient x / y (a forward only: the gradients are the gates').",
+    inline="{0} / {1}", batched=Batched(lambda lib, a, b: a / b),
+)
+"""How a product whose second operand is a ``1/x`` node is valued (see the module docstring)."""
+
+CONSTANT = object()
+"""Marks a leaf the engine made from a number (in its unused second operand slot)."""
+
+
+def is_quotient(op: str, second_op: str) -> bool:
+    """Whether a node of ``op`` whose second operand is made by ``second_op`` is valued as a quotient."""
+    return op == "*" and second_op == "1/x"
+
+
+def received(row: Primitive, lib, g, out, operands) -> tuple | None:
+    """What each operand receives when gradient ``g`` arrives at a node of ``row``: the zero rule.
+
+    The row's vector-Jacobian product, except that a zero ``g`` passes
+    nothing on (``None``); under ``create_graph`` a zero ``Value`` that has
+    a derivative of its own passes its finite contributions, and each one
+    that is not finite counts as 0. ``lib`` is the number kind's namespace
+    (:data:`autograd.ops.FLOATS` or the engine's ``VALUES``); ``out`` and
+    ``operands`` are the node's value and its operands' in that kind.
+    """
+    if lib.value(g) == 0.0:
+        if lib.constant(g):
+            return None
+        return tuple(c if math.isfinite(lib.value(c)) else 0.0 for c in row.vjp(lib, g, out, *operands))
+    return row.vjp(lib, g, out, *operands)
+
+
+def lower(root, inputs=(), keep=()) -> Program:
+    """The program of the graph under ``root`` (see the module docstring).
+
+    ``inputs`` are leaves that stand for one sample (the batched tape's);
+    ``keep`` are nodes whose values a replay must write or keep (a tape's).
+    Both are taken as given: a tape checks them.
+    """
+    return Program(root, topological_order(root, leaves=False), inputs, keep)
+
+
+class Program:
+    """A graph as one program: see the module docstring.
+
+    ``steps`` (the interior nodes, root first, as backpropagation visits
+    them) is made at once: it is all ``Value.backward`` needs. The rest is
+    made when first asked for, by a tape:
+
+    * ``nodes``: every node in forward order, each operand before its users
+      (each leaf just before its first user), the root last; ``position``
+      maps a node to its index there;
+    * ``rows``: each node's row of the table (``None`` for a leaf), and
+      ``forward_rows``: the same but :data:`QUOTIENT` where a product is valued
+      as one; ``args`` the operand positions (a tuple per node, ``()`` for a
+      leaf), and ``reads`` what the forward reads (a quotient ``x * (1/y)``
+      reads ``x`` and ``y``);
+    * ``leaves``, ``input_positions``, ``constants``, ``parameters``: positions.
+    """
+
+    def __init__(self, root, steps: list, inputs=(), keep=()) -> None:
+        self.root = root
+        self.steps = steps
+        self.inputs = list(inputs)
+        self.keep = list(keep)
+
+    @cached_property
+    def nodes(self) -> list:
+        nodes: list = []
+        seen: set = set()
+        add, mark = nodes.append, seen.add
+        for node in reversed(self.steps):
+            for operand in (node._a, node._b):
+                if operand is not None and operand._a is None and operand not in seen:
+                    mark(operand)
+                    add(operand)
+            add(node)
+        if not self.steps:
+            add(self.root)  # a leaf root: the program of one leaf
+        return nodes
+
+    @cached_property
+    def position(self) -> dict:
+        return {node: i for i, node in enumerate(self.nodes)}
+
+    @cached_property
+    def rows(self) -> list:
+        return [PRIMITIVES[node.op] if node.op else None for node in self.nodes]
+
+    @cached_property
+    def args(self) -> list[tuple[int, ...]]:
+        position = self.position
+        return [tuple(position[p] for p in node.parents) for node in self.nodes]
+
+    @cached_property
+    def quotients(self) -> list[bool]:
+        """Whether each node is a product valued as a quotient."""
+        nodes = self.nodes
+        return [bool(node.op) and node._b is not None and is_quotient(node.op, node._b.op) for node in nodes]
+
+    @cached_property
+    def forward_rows(self) -> list:
+        return [QUOTIENT if q else row for row, q in zip(self.rows, self.quotients)]
+
+    @cached_property
+    def reads(self) -> list[tuple[int, ...]]:
+        args = self.args
+        return [(a[0], args[a[1]][0]) if q else a for a, q in zip(args, self.quotients)]
+
+    @cached_property
+    def leaves(self) -> list[int]:
+        return [i for i, row in enumerate(self.rows) if row is None]
+
+    @cached_property
+    def input_positions(self) -> list[int | None]:
+        """Each input's position, or ``None`` for one the graph does not use."""
+        return [self.position.get(x) for x in self.inputs]
+
+    @cached_property
+    def constants(self) -> list[int]:
+        nodes = self.nodes
+        return [i for i in self.leaves if nodes[i]._b is CONSTANT]
+
+    @cached_property
+    def parameters(self) -> list[int]:
+        exclude = set(self.constants).union(p for p in self.input_positions if p is not None)
+        return [i for i in self.leaves if i not in exclude]
