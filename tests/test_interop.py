@@ -241,40 +241,6 @@ UNSUPPORTED = {
 }
 
 
-@pytest.mark.parametrize("case", UNSUPPORTED)
-def test_from_torch_refuses_what_an_mlp_cannot_express(torch, case):
-    build, message = UNSUPPORTED[case]
-    with pytest.raises(ValueError, match=message):
-        MLP.from_torch(build(torch.nn))
-
-
-def test_from_torch_refuses_complex_weights(torch):
-    with pytest.raises(ValueError, match=r"layer 0 \(Linear\): complex weights \(torch.complex128\)"):
-        MLP.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3, dtype=torch.complex128)))
-
-
-def test_from_torch_wants_a_torch_module(torch):
-    with pytest.raises(TypeError, match="expects a torch.nn.Module, got list"):
-        MLP.from_torch([torch.nn.Linear(2, 1)])
-
-
-def test_without_pytorch_both_methods_say_how_to_install_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
-    model = MLP(2, [3, 1], seed=0)
-    with pytest.raises(ImportError, match=re.escape("MLP.to_torch() needs PyTorch, which is not "
-                                                    "installed: pip install torch")):
-        model.to_torch()
-    with pytest.raises(ImportError, match=re.escape("MLP.from_torch() needs PyTorch")):
-        MLP.from_torch(object())
-
-
-def test_importing_nn_does_not_import_torch():
-    code = "import sys, nn; print('torch' in sys.modules, hasattr(nn.MLP, 'to_torch'))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
-    assert result.stdout.split() == ["False", "True"], result.stderr
-
-
 # -- what from_torch cannot see: refused, never read as something else ----------
 
 
@@ -306,6 +272,12 @@ def _subclass(base, computes):
     return type(f"My{base.__name__}", (base,), {"forward": lambda self, x: computes(base.forward(self, x))})
 
 
+def _instance_forward(t):
+    linear = t.Linear(2, 3)
+    linear.forward = lambda x: 2 * t.functional.linear(x, linear.weight, linear.bias)
+    return t.Sequential(linear)
+
+
 UNSEEN = {
     # name: (the module, built from torch.nn; what the ValueError must say)
     "sequential with its own forward": (
@@ -323,17 +295,11 @@ UNSEEN = {
     "identity with its own forward": (
         lambda t: t.Sequential(t.Linear(2, 3), _subclass(t.Identity, lambda y: y + 1)()),
         r"layer 1 \(MyIdentity\): it overrides forward\(\) of torch\.nn\.Identity"),
+    "forward set on the instance": (
+        _instance_forward, r"layer 0 \(Linear\): a forward\(\) set on the module itself"),
 }
 
 
-def _instance_forward(t):
-    linear = t.Linear(2, 3)
-    linear.forward = lambda x: 2 * t.functional.linear(x, linear.weight, linear.bias)
-    return t.Sequential(linear)
-
-
-UNSEEN["forward set on the instance"] = (
-    _instance_forward, r"layer 0 \(Linear\): a forward\(\) set on the module itself")
 for _kind in HOOKS:
     UNSEEN[f"linear with a {_kind}"] = (
         lambda t, kind=_kind: t.Sequential(_with_hook(t.Linear(2, 3), kind), t.ReLU()),
@@ -349,11 +315,39 @@ UNSEEN["activation with a forward pre-hook"] = (
     r"layer 1 \(PReLU\): a forward pre-hook is registered on it")
 
 
-@pytest.mark.parametrize("case", UNSEEN)
-def test_from_torch_refuses_what_it_cannot_see(torch, case):
-    build, message = UNSEEN[case]
+@pytest.mark.parametrize("case", {**UNSUPPORTED, **UNSEEN})
+def test_from_torch_refuses_what_an_mlp_cannot_express(torch, case):
+    # ... or cannot see: read as plain modules, these would compute something else.
+    build, message = {**UNSUPPORTED, **UNSEEN}[case]
     with pytest.raises(ValueError, match=message):
         MLP.from_torch(build(torch.nn))
+
+
+def test_from_torch_refuses_complex_weights(torch):
+    with pytest.raises(ValueError, match=r"layer 0 \(Linear\): complex weights \(torch.complex128\)"):
+        MLP.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3, dtype=torch.complex128)))
+
+
+def test_from_torch_wants_a_torch_module(torch):
+    with pytest.raises(TypeError, match="expects a torch.nn.Module, got list"):
+        MLP.from_torch([torch.nn.Linear(2, 1)])
+
+
+def test_without_pytorch_both_methods_say_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(ImportError, match=re.escape("MLP.to_torch() needs PyTorch, which is not "
+                                                    "installed: pip install torch")):
+        model.to_torch()
+    with pytest.raises(ImportError, match=re.escape("MLP.from_torch() needs PyTorch")):
+        MLP.from_torch(object())
+
+
+def test_importing_nn_does_not_import_torch():
+    code = "import sys, nn; print('torch' in sys.modules, hasattr(nn.MLP, 'to_torch'))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert result.stdout.split() == ["False", "True"], result.stderr
 
 
 def test_the_refused_modules_do_compute_something_else(torch):
