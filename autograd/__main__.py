@@ -8,20 +8,22 @@
 
 The expression is parsed with :mod:`ast` and checked against a whitelist
 (numbers, the given variables, ``+ - * / **``, unary ``-`` and ``+``,
-parentheses, and calls of the engine's functions: every method of the
-primitives table, such as ``exp``, ``max`` or ``leaky_relu``, and the
-composites such as ``sqrt``; see :data:`FUNCTIONS`) before anything is
+parentheses, and calls of the table's functions: every row of
+:data:`autograd.ops.PRIMITIVES` that is not an operator, such as ``exp``,
+``max`` or ``leaky_relu``; see :data:`FUNCTIONS`) before anything is
 evaluated; it is then evaluated by walking the tree, never by ``eval``. Any
 mistake exits with status 2 and one line on stderr, having printed and
 written nothing. ``--html FILE`` also writes a page that plays the backward
-pass step by step (:func:`autograd.viz.walkthrough`).
+pass step by step (:func:`autograd.viz.walkthrough`). The two files are
+written all or nothing (:func:`autograd.files.write_all_or_nothing`).
 
 The expression is ASCII (as ``NAME=VALUE`` is): Python would read the
 look-alike ``ｘ`` as ``x`` and ``ℯxp`` as ``exp``, so any other character is
 refused, by name and column. The output is called ``f``, or ``g``, ``h``,
 ``f_``, ... when a variable has that name. ``-o -`` writes the picture to
 standard output and the value and gradients to standard error, so that
-standard output holds the picture alone.
+standard output holds the picture alone; ``--html -`` does the same with the
+page (only one of the two can have standard output).
 """
 
 from __future__ import annotations
@@ -38,23 +40,21 @@ import warnings
 from collections.abc import Collection, Sequence
 from typing import NoReturn
 
-from . import engine
-from .engine import Value
-from .files import check_target, write_atomic
+from .engine import OPERATORS, Value
+from .files import check_target, same_file, write_all_or_nothing
+from .ops import PRIMITIVES
 from .text import printable
 
 MAX_CHARS = 10_000
 
-
-def _arguments_taken(method) -> tuple[int, int]:
-    """The fewest and the most arguments a method of ``Value`` takes, ``self`` counted."""
-    most = method.__code__.co_argcount
-    return most - len(method.__defaults__ or ()), most
-
-
-FUNCTIONS = {name: (*_arguments_taken(method), method) for name, method in engine.FUNCTIONS.items()}
-"""The functions an expression may call, derived from the engine's (and so from the table):
-name -> (fewest arguments, most arguments, the ``Value`` method)."""
+FUNCTIONS = {
+    row.name: (row.arity - len(row.defaults), row.arity, getattr(Value, row.name))
+    for row in PRIMITIVES.values()
+    if row.op not in OPERATORS
+}
+"""The functions an expression may call: every row of the table that is not an operator, so a new
+primitive is offered at once. Name -> (fewest arguments, most arguments, the ``Value`` method);
+a row's ``defaults`` are its optional trailing operands (``leaky_relu(x)`` or ``leaky_relu(x, 0.2)``)."""
 BINARY = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -117,7 +117,8 @@ def _arguments() -> _Parser:
     parser.add_argument("--format", choices=FORMATS,
                         help="default: from FILE's suffix (.dot, .gv, .png), else svg")
     parser.add_argument("--html", metavar="FILE",
-                        help="write a page that plays the backward pass step by step")
+                        help="write a page that plays the backward pass step by step; "
+                        "- writes it to stdout, and the numbers to stderr")
     return parser
 
 
@@ -381,11 +382,31 @@ def _player_bytes(out: Value) -> bytes:
         raise UsageError(str(e)) from None
 
 
-def _write(path: str, data: bytes) -> None:
+def _check_targets(output: str | None, html: str | None) -> None:
+    """Before anything is made: -o and --html can be written, and are two different files."""
+    if output == html == STDOUT:
+        raise UsageError("-o - and --html - both ask for standard output: give one of them a file name")
+    paths = [path for path in (output, html) if path is not None and path != STDOUT]
     try:
-        write_atomic(path, data)
+        for path in paths:
+            check_target(path)
+        if len(paths) == 2 and same_file(*paths):  # compared as files: through links, too
+            raise UsageError(f"-o and --html name the same file ({_quote(output)} and {_quote(html)})")
     except OSError as e:
-        raise UsageError(f"cannot write {_quote(path)}: {e.strerror or e}") from None
+        raise _cannot_write(e) from None
+
+
+def _write(files: list[tuple[str, bytes]]) -> None:
+    """Write ``files`` (-o's and --html's, when they name files) all or nothing, or raise ``UsageError``."""
+    try:
+        write_all_or_nothing(files)
+    except OSError as e:
+        raise _cannot_write(e) from None
+
+
+def _cannot_write(e: OSError) -> UsageError:
+    # strerror alone: the error names the path (the target's, never a temporary file's)
+    return UsageError(f"cannot write {_quote(e.filename)}: {e.strerror or e}")
 
 
 def _format_number(x: float) -> str:
@@ -395,8 +416,9 @@ def _format_number(x: float) -> str:
 def run(argv: Sequence[str]) -> tuple[str, bytes | None]:
     """Do everything ``main`` does short of printing, or raise ``UsageError``.
 
-    Returns the report (the value and the gradients) and, with ``-o -``, the
-    picture for standard output (else ``None``: a picture goes to its file here).
+    Returns the report (the value and the gradients) and, with ``-o -`` or
+    ``--html -``, the picture or the page for standard output (else ``None``:
+    files are written here).
     """
     args = _arguments().parse_args(list(argv))
     values = parse_assignments(args.assignments)
@@ -409,6 +431,7 @@ def run(argv: Sequence[str]) -> tuple[str, bytes | None]:
         raise UsageError("--format needs -o FILE")
     if args.output == STDOUT and fmt == "png" and sys.stdout.isatty():
         raise UsageError("not writing PNG to a terminal: redirect it (-o - > graph.png)")
+    _check_targets(args.output, args.html)
     try:
         out, variables = evaluate(tree, values)
         out.backward()
@@ -421,29 +444,20 @@ def run(argv: Sequence[str]) -> tuple[str, bytes | None]:
     lines = [f"{f} = {_format_number(out.data)}"]
     lines += [f"d{f}/d{name} = {_format_number(g)}" for name, g in grads.items()]
     report = "\n".join(lines)
-    # Everything is made and every target checked before anything is written:
-    # a mistake leaves no file.
-    player = _player_bytes(out) if args.html is not None else None
-    image = _graph_bytes(out, fmt) if args.output is not None else None
-    files = [(path, data) for path, data in ((args.html, player), (args.output, image))
-             if path is not None and path != STDOUT]
-    if len(files) == 2 and os.path.abspath(files[0][0]) == os.path.abspath(files[1][0]):
-        raise UsageError(f"-o and --html name the same file, {_quote(args.output)}")
-    for path, _ in files:
-        try:
-            check_target(path)
-        except OSError as e:  # strerror alone: the message names the path already
-            raise UsageError(f"cannot write {_quote(path)}: {e.strerror or e}") from None
-    for path, data in files:
-        _write(path, data)
-    return report, image if args.output == STDOUT else None
+    # Everything is made before anything is written, and written all or
+    # nothing: a mistake leaves no file.
+    outputs = [(args.output, _graph_bytes(out, fmt))] if args.output is not None else []
+    if args.html is not None:
+        outputs.append((args.html, _player_bytes(out)))
+    _write([(path, data) for path, data in outputs if path != STDOUT])
+    return report, next((data for path, data in outputs if path == STDOUT), None)
 
 
 def _write_to_stdout(data: bytes) -> None:
     """``data`` on standard output as bytes; ``UsageError`` if it will not take them."""
     stream = getattr(sys.stdout, "buffer", None)  # a text-only stdout (io.StringIO) has none
     if stream is None:
-        raise UsageError("standard output takes no bytes here: use -o FILE")
+        raise UsageError("standard output takes no bytes here: write to a file instead")
     try:
         stream.write(data)
         stream.flush()
@@ -455,18 +469,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
     0: the value and gradients were printed (and the graph written with -o);
-       with ``-o -``, the graph on stdout, then the value and gradients on stderr.
+       with ``-o -`` (``--html -``), the graph (the page) on stdout, then the
+       value and gradients on stderr.
     2: a one-line error on stderr; nothing printed on stdout, no file written
-       (with ``-o -``, unless standard output itself failed mid-picture).
+       (with ``-o -`` or ``--html -``, unless standard output itself failed midway).
     """
     try:
-        report, image = run(sys.argv[1:] if argv is None else argv)
-        if image is not None:
-            _write_to_stdout(image)
+        report, piped = run(sys.argv[1:] if argv is None else argv)
+        if piped is not None:
+            _write_to_stdout(piped)
     except UsageError as e:
         print(f"autograd: error: {one_line(e)}", file=sys.stderr)
         return 2
-    print(report, file=sys.stdout if image is None else sys.stderr)
+    print(report, file=sys.stdout if piped is None else sys.stderr)
     return 0
 
 

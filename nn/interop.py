@@ -15,6 +15,15 @@ followed by its activation's module, all in float64:
 ``linear``      nothing: the ``Linear`` alone
 ==============  ==========================================================
 
+``from_torch`` reads a module's structure and weights, never runs it, so it
+refuses what would make the module compute something its structure does not
+say: a hook (forward or backward, pre- or post-, on any module read or
+registered globally for every module), a class that overrides ``forward``
+or ``__call__`` of the torch module it derives from (a ``Sequential`` that
+negates its output, a ``Linear`` that doubles it), a ``forward`` set on the
+instance; and weights an MLP cannot hold: none at all (a meta-device
+tensor), or not finite (as ``load_state_dict`` refuses them).
+
 PyTorch is imported inside the two functions, never at the top, and this
 module is imported only when they are called: ``import nn`` stays fast and
 needs no PyTorch.
@@ -38,6 +47,15 @@ _FIXED_ACTIVATIONS = [
 """The activations without parameters, both ways; ``prelu`` and ``linear`` are handled apart."""
 
 _UNDERSTOOD = "Linear (with bias), Identity, ReLU, Tanh, Sigmoid, LeakyReLU(0.01), ELU(1.0), PReLU"
+
+# torch keeps hooks in these dicts (on each module, and with the prefix "_global" for every
+# module, in torch.nn.modules.module); it has no public way to ask whether a module has one.
+_HOOKS = {
+    "_forward_hooks": "forward hook",
+    "_forward_pre_hooks": "forward pre-hook",
+    "_backward_hooks": "backward hook",
+    "_backward_pre_hooks": "backward pre-hook",
+}
 
 
 def _import_torch(caller: str) -> Any:
@@ -105,13 +123,16 @@ def from_torch(cls, module):
     torch = _import_torch("MLP.from_torch()")
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"MLP.from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    _check_no_global_hooks(torch)
     if isinstance(module, torch.nn.Linear):
-        module = torch.nn.Sequential(module)
-    if not isinstance(module, torch.nn.Sequential):
+        module = torch.nn.Sequential(module)  # the Linear is then checked as layer 0
+    elif not isinstance(module, torch.nn.Sequential):
         raise ValueError(
             "MLP.from_torch expects a torch.nn.Sequential of Linear and activation modules, "
             f"got {type(module).__name__}"
         )
+    else:
+        _check_visible(torch, module, f"the module given ({type(module).__name__})")
     blocks = _read_blocks(torch, module)
     hidden = blocks[:-1]
     for block in hidden[1:]:
@@ -131,8 +152,8 @@ def from_torch(cls, module):
         **settings,
     )
     for layer, block in zip(mlp.layers, blocks):
-        weight = _floats(torch, block.linear.weight)
-        bias = _floats(torch, block.linear.bias)
+        weight = _floats(torch, block.linear.weight, block.where, "weight")
+        bias = _floats(torch, block.linear.bias, block.where, "bias")
         for j, neuron in enumerate(layer.neurons):
             for w, value in zip(neuron.w, weight[j]):
                 w.data = value
@@ -147,10 +168,13 @@ def _read_blocks(torch, sequential) -> list[_Block]:
     blocks: list[_Block] = []
     for index, child in enumerate(sequential):
         where = f"layer {index} ({type(child).__name__})"
+        linear = isinstance(child, torch.nn.Linear)
+        if linear:  # first: a lazy Linear's own pre-hook is no user's hook
+            _check_linear(torch, child, where, blocks[-1] if blocks else None)
+        _check_visible(torch, child, where)
         if isinstance(child, torch.nn.Identity):
             continue  # computes nothing: dropping it changes nothing
-        if isinstance(child, torch.nn.Linear):
-            _check_linear(torch, child, where, blocks[-1] if blocks else None)
+        if linear:
             blocks.append(_Block(child, where))
             continue
         name = _activation_name(torch, child, where)
@@ -168,6 +192,34 @@ def _read_blocks(torch, sequential) -> list[_Block]:
     if not blocks:
         raise ValueError("MLP.from_torch: the Sequential has no Linear layer")
     return blocks
+
+
+def _check_no_global_hooks(torch) -> None:
+    registered = vars(torch.nn.modules.module)
+    for name, kind in _HOOKS.items():
+        if registered.get(f"_global{name}"):
+            raise ValueError(f"MLP.from_torch: a global {kind} is registered for every module; "
+                             "an nn.MLP cannot run hooks (remove it first)")
+
+
+def _check_visible(torch, module, where: str) -> None:
+    """``ValueError`` if ``module`` computes anything but what its torch class says it does."""
+    for name, kind in _HOOKS.items():
+        if getattr(module, name, None):
+            raise ValueError(f"{where}: a {kind} is registered on it; an nn.MLP cannot run hooks "
+                             "(remove it first)")
+    # The torch class it derives from (Linear for a subclass of Linear). A direct subclass
+    # of Module is no module an MLP knows: it is refused by name when it is read.
+    base = next(cls for cls in type(module).__mro__ if cls.__module__.startswith("torch."))
+    if base is torch.nn.Module:
+        return
+    for method in ("forward", "__call__"):
+        if getattr(type(module), method) is not getattr(base, method):
+            raise ValueError(f"{where}: it overrides {method}() of torch.nn.{base.__name__}; "
+                             f"an nn.MLP computes only what {base.__name__} does")
+    if "forward" in vars(module):
+        raise ValueError(f"{where}: a forward() set on the module itself; "
+                         f"an nn.MLP computes only what {base.__name__} does")
 
 
 def _check_linear(torch, linear, where: str, previous: _Block | None) -> None:
@@ -203,7 +255,7 @@ def _activation_name(torch, module, where: str) -> str:
 
 def _prelu_slopes(torch, prelu, where: str, nout: int) -> list[float]:
     """One slope per neuron: PReLU's own, or its single shared slope for each."""
-    slopes = _floats(torch, prelu.weight)
+    slopes = _floats(torch, prelu.weight, where, "weight")
     if len(slopes) == nout:
         return slopes
     if len(slopes) == 1:
@@ -214,6 +266,21 @@ def _prelu_slopes(torch, prelu, where: str, nout: int) -> list[float]:
     )
 
 
-def _floats(torch, tensor) -> list:
-    """A tensor's values as (nested lists of) Python floats, whatever its dtype or device."""
-    return tensor.detach().to(device="cpu", dtype=torch.float64).tolist()
+def _floats(torch, tensor, where: str, name: str) -> list:
+    """A tensor's values as (nested lists of) finite Python floats, whatever its dtype or device.
+
+    ``ValueError`` naming the module (``where``) and the tensor (``name``) if it holds
+    no data (a meta-device or fake tensor) or a value that is not finite.
+    """
+    try:
+        values = tensor.detach().to(device="cpu", dtype=torch.float64)
+        floats = values.tolist()
+    except (NotImplementedError, RuntimeError) as e:  # torch's "no data!" for a meta tensor
+        what = "a tensor on the meta device" if tensor.is_meta else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{where}: its {name} holds no data ({what})") from None
+    bad = (~torch.isfinite(values)).nonzero()
+    if len(bad):
+        index = bad[0].tolist()
+        raise ValueError(f"{where}: {name}{''.join(f'[{i}]' for i in index)} is "
+                         f"{values[tuple(index)].item()!r}; an nn.MLP's parameters are finite")
+    return floats

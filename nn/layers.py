@@ -208,7 +208,10 @@ class MLP(Module):
         without bias, a ``LeakyReLU`` or ``ELU`` with another slope, two
         activations in a row, sizes that do not chain, hidden layers with
         different activations (an MLP has one hidden activation and one
-        output activation). Needs PyTorch (``pip install torch``).
+        output activation). So is what would make the module compute other
+        than it reads: a hook, a class that overrides ``forward``, weights
+        with no data (meta device) or not finite (see :mod:`nn.interop`).
+        Needs PyTorch (``pip install torch``).
         """
         from .interop import from_torch  # here, not at the top: PyTorch loads only when asked
 

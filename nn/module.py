@@ -114,9 +114,11 @@ class Module:
 
         The model must have the same architecture as the one saved: build it
         first, then load (``model = MLP(2, [16, 1]).load("model.json")``).
-        A file that is not valid JSON (or is truncated), has another format
-        or version, or does not match the model raises ``ValueError`` naming
-        the file and the problem; the model is then left unchanged.
+        A file that is not valid JSON (or is truncated), repeats a key
+        anywhere (JSON would keep the last one silently), has another format
+        or a version other than the integer 1, or does not match the model
+        raises ``ValueError`` naming the file and the problem; the model is
+        then left unchanged.
         """
         import json  # here, not at the top: keeps `import nn` fast
         with open(path, "rb") as f:
@@ -125,7 +127,9 @@ class Module:
         # above: not a RecursionError for '[[[[...' nested 100,000 deep, nor
         # Python's bare complaint about an integer literal of 5,000 digits.
         try:
-            document = json.loads(data.decode("utf-8"))
+            document = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+        except _RepeatedKey as e:  # a ValueError too: caught first
+            problem = str(e)
         except UnicodeDecodeError as e:  # a ValueError too: caught first
             problem = f"not UTF-8 text: {e}"
         except json.JSONDecodeError as e:
@@ -179,7 +183,7 @@ def _state_of(document) -> dict:
     if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
         raise ValueError(f"not a valuegrad state file (expected \"format\": {STATE_FORMAT!r})")
     version = document.get("version")
-    if version != STATE_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != STATE_VERSION:  # not 1.0, true or "1"
         # reprlib: a hostile file's "version" may be a megabyte of text or lists nested deep.
         raise ValueError(
             f"unsupported state file version {reprlib.repr(version)} "
@@ -188,6 +192,20 @@ def _state_of(document) -> dict:
     if "state" not in document:
         raise ValueError("state file has no \"state\"")
     return document["state"]
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object with a key twice: which value was meant cannot be known."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json``'s ``object_pairs_hook``: the object as a dict, or ``_RepeatedKey`` for a repeated key."""
+    document: dict = {}
+    for key, value in pairs:
+        if key in document:  # reprlib: a hostile file's key may be a megabyte long
+            raise _RepeatedKey(f"the key {reprlib.repr(key)} appears twice")
+        document[key] = value
+    return document
 
 
 def _parameter_value(name: str, value) -> float:

@@ -63,3 +63,38 @@ def chromium():
         if path is not None:
             return path
     _unavailable("Chromium is not installed (apt-get install chromium, or make chromium)")
+
+
+@pytest.fixture
+def linked_directories(tmp_path):
+    """``tmp/real`` and ``tmp/work/link -> ../real``: one directory under two names. (work, real)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "link").symlink_to("../real")
+    return tmp_path / "work", tmp_path / "real"
+
+
+@pytest.fixture
+def fail_on(monkeypatch):
+    """``fail_on(name, error, when)``: ``os.<name>(*args)`` raises ``error`` where ``when(*args)``.
+
+    ``when`` may also be a string: the call fails when its first argument (a
+    path, or a descriptor as for ``fsync``) names a file whose name holds it.
+    For failures that need privileges to cause for real: a full disk (at
+    ``fsync``), a read-only directory (at ``open``).
+    """
+    def arrange(name, error, when):
+        real = getattr(os, name)
+        if isinstance(when, str):
+            text = when
+            when = lambda target, *rest: text in os.path.basename(  # noqa: E731
+                os.readlink(f"/proc/self/fd/{target}") if isinstance(target, int) else os.fspath(target))
+
+        def failing(*args, **kwargs):
+            if when(*args):
+                raise error
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, failing)
+
+    return arrange

@@ -537,14 +537,9 @@ def test_html_errors_write_nothing(tmp_path, dot):
     assert "cannot write" in result.stderr
 
 
-def _sample_for(name: str) -> tuple:
-    rows = {row.name: op for op, row in PRIMITIVES.items()}
-    return TEST_ROWS[rows[name]].samples[0] if name in rows else (2.0,)  # a composite (sqrt)
-
-
 @pytest.mark.parametrize("name", list(cli.FUNCTIONS))
 def test_every_function_of_the_engine_is_offered_and_evaluates(name):
-    sample = _sample_for(name)
+    (sample,) = [TEST_ROWS[op].samples[0] for op, row in PRIMITIVES.items() if row.name == name]
     variables = [f"v{k}" for k in range(len(sample))]
     report, _ = cli.run([f"{name}({', '.join(variables)})",
                          *(f"{v}={x!r}" for v, x in zip(variables, sample))])
@@ -566,3 +561,95 @@ def test_a_bad_output_leaves_no_player_behind_and_one_file_cannot_be_both(tmp_pa
     assert "same file" in capsys.readouterr().err and not Path(same).exists()
     assert cli.main(["x * y", "x=1", "y=2", "--html", str(page), "-o", str(tmp_path / "g.svg")]) == 0
     assert page.read_text().startswith("<!DOCTYPE html>") and (tmp_path / "g.svg").exists()
+
+
+# -- --html -, all-or-nothing writes, one file named twice -----------------------
+
+
+def test_html_dash_is_standard_output(tmp_path, dot):
+    # As -o - for the picture: the page alone on stdout, the numbers on stderr, no file "-".
+    result = run([*CIRCUIT, "--html", "-"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "f = -12\ndf/dx = -4\ndf/dy = -4\ndf/dz = 3\n"
+    assert list(tmp_path.iterdir()) == []
+    assert run([*CIRCUIT, "--html", "walk.html"], tmp_path).returncode == 0
+    assert result.stdout == (tmp_path / "walk.html").read_text(encoding="utf-8")
+    # with -o FILE too: the page on stdout, the picture in its file
+    result = run([*CIRCUIT, "--html", "-", "-o", "g.dot"], tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("<!DOCTYPE html>")
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_o_dash_and_html_dash_together_exit_2(tmp_path):
+    result = run([*CIRCUIT, "--html", "-", "-o", "-", "--format", "dot"], tmp_path)
+    assert_failed_cleanly(result, tmp_path)
+    assert "-o - and --html - both ask for standard output" in result.stderr
+
+
+def test_html_with_an_output_that_cannot_be_made_writes_no_page(tmp_path, dot):
+    # /proc takes no new file (not even from root): the page must not be left behind.
+    result = run([*CIRCUIT, "--html", "page.html", "-o", "/proc/x.svg"], tmp_path)
+    assert_failed_cleanly(result, tmp_path)
+    assert "cannot write '/proc/x.svg'" in result.stderr
+
+
+@pytest.mark.parametrize("failing", [".page.html.", ".old.dot."])  # the temporary file of either
+@pytest.mark.parametrize("name, error", [
+    ("fsync", OSError(28, "No space left on device")),   # a full disk, met at fsync
+    ("open", OSError(30, "Read-only file system")),      # a read-only directory
+])
+def test_a_failure_while_writing_either_file_writes_neither(tmp_path, monkeypatch, capsys, fail_on,
+                                                            name, error, failing):
+    # Simulated (in process, no subprocess): a real full disk or read-only mount needs
+    # privileges; test_a_real_write_limit_leaves_nothing_behind has the kernel refuse for real.
+    (tmp_path / "old.dot").write_text("old")
+    fail_on(name, error, failing)
+    status = cli.main([*CIRCUIT, "--html", str(tmp_path / "page.html"), "-o", str(tmp_path / "old.dot")])
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and error.strerror in err and err.count("\n") == 1
+    assert os.listdir(tmp_path) == ["old.dot"] and (tmp_path / "old.dot").read_text() == "old"
+
+
+def test_a_real_write_limit_leaves_nothing_behind(tmp_path, dot):
+    # The kernel refuses for real: a file-size limit (RLIMIT_FSIZE) under the page's size,
+    # over the picture's; each write beyond it fails with EFBIG ("File too large").
+    import resource
+    import signal
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (else the signal kills the process)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for order in (["-o", "g.dot", "--html", "page.html"], ["--html", "page.html", "-o", "g.dot"]):
+        result = subprocess.run([sys.executable, "-m", "autograd", *CIRCUIT, *order], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=60,
+                                preexec_fn=limited)
+        assert_failed_cleanly(result, tmp_path)
+        assert "cannot write 'page.html': File too large" in result.stderr
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_one_file_named_twice_through_a_symlinked_directory(linked_directories, exists):
+    work, real = linked_directories
+    if exists:
+        (real / "g.html").write_text("keep")
+    result = run([*CIRCUIT, "-o", "link/g.html", "--format", "dot", "--html", "../real/g.html"], work)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("autograd: error: -o and --html name the same file "
+                             "('link/g.html' and '../real/g.html')\n")
+    assert os.listdir(real) == (["g.html"] if exists else [])
+    assert not exists or (real / "g.html").read_text() == "keep"
+
+
+def test_the_functions_are_the_tables_rows_that_are_not_operators():
+    # Read from the table (name, arity, defaults), not from the methods' code objects.
+    from autograd.engine import OPERATORS
+
+    rows = [row for op, row in PRIMITIVES.items() if op not in OPERATORS]
+    assert list(cli.FUNCTIONS) == [row.name for row in rows]
+    for row in rows:
+        fewest, most, method = cli.FUNCTIONS[row.name]
+        assert (fewest, most) == (row.arity - len(row.defaults), row.arity)
+        assert method is getattr(Value, row.name)

@@ -241,9 +241,84 @@ UNSUPPORTED = {
 }
 
 
-@pytest.mark.parametrize("case", UNSUPPORTED)
+# -- what from_torch cannot see: refused, never read as something else ----------
+
+
+def _negated_sequential(t):
+    class Negated(t.Sequential):
+        def forward(self, x):
+            return -super().forward(x)
+
+    return Negated(t.Linear(2, 3), t.ReLU())
+
+
+def _with_hook(module, kind):
+    """``module`` with a hook of ``kind`` that halves (or just watches) what passes."""
+    if kind == "forward hook":
+        module.register_forward_hook(lambda m, inputs, output: output / 2)
+    elif kind == "forward pre-hook":
+        module.register_forward_pre_hook(lambda m, inputs: tuple(x / 2 for x in inputs))
+    elif kind == "backward hook":
+        module.register_full_backward_hook(lambda m, grad_in, grad_out: None)
+    else:
+        module.register_full_backward_pre_hook(lambda m, grad_out: None)
+    return module
+
+
+HOOKS = ["forward hook", "forward pre-hook", "backward hook", "backward pre-hook"]
+
+
+def _subclass(base, computes):
+    return type(f"My{base.__name__}", (base,), {"forward": lambda self, x: computes(base.forward(self, x))})
+
+
+def _instance_forward(t):
+    linear = t.Linear(2, 3)
+    linear.forward = lambda x: 2 * t.functional.linear(x, linear.weight, linear.bias)
+    return t.Sequential(linear)
+
+
+UNSEEN = {
+    # name: (the module, built from torch.nn; what the ValueError must say)
+    "sequential with its own forward": (
+        _negated_sequential,
+        r"the module given \(Negated\): it overrides forward\(\) of torch\.nn\.Sequential"),
+    "linear with its own forward": (
+        lambda t: t.Sequential(t.Linear(2, 3), t.ReLU(), _subclass(t.Linear, lambda y: y * 2)(3, 1)),
+        r"layer 2 \(MyLinear\): it overrides forward\(\) of torch\.nn\.Linear"),
+    "a single linear with its own forward": (
+        lambda t: _subclass(t.Linear, lambda y: y * 2)(3, 1),
+        r"layer 0 \(MyLinear\): it overrides forward\(\) of torch\.nn\.Linear"),
+    "activation with its own forward": (
+        lambda t: t.Sequential(t.Linear(2, 3), _subclass(t.Tanh, lambda y: y + 1)()),
+        r"layer 1 \(MyTanh\): it overrides forward\(\) of torch\.nn\.Tanh"),
+    "identity with its own forward": (
+        lambda t: t.Sequential(t.Linear(2, 3), _subclass(t.Identity, lambda y: y + 1)()),
+        r"layer 1 \(MyIdentity\): it overrides forward\(\) of torch\.nn\.Identity"),
+    "forward set on the instance": (
+        _instance_forward, r"layer 0 \(Linear\): a forward\(\) set on the module itself"),
+}
+
+
+for _kind in HOOKS:
+    UNSEEN[f"linear with a {_kind}"] = (
+        lambda t, kind=_kind: t.Sequential(_with_hook(t.Linear(2, 3), kind), t.ReLU()),
+        rf"layer 0 \(Linear\): a {_kind} is registered on it")
+    UNSEEN[f"sequential with a {_kind}"] = (
+        lambda t, kind=_kind: _with_hook(t.Sequential(t.Linear(2, 3), t.ReLU()), kind),
+        rf"the module given \(Sequential\): a {_kind} is registered on it")
+UNSEEN["identity with a forward hook"] = (
+    lambda t: t.Sequential(t.Linear(2, 3), _with_hook(t.Identity(), "forward hook")),
+    r"layer 1 \(Identity\): a forward hook is registered on it")
+UNSEEN["activation with a forward pre-hook"] = (
+    lambda t: t.Sequential(t.Linear(2, 3), _with_hook(t.PReLU(), "forward pre-hook")),
+    r"layer 1 \(PReLU\): a forward pre-hook is registered on it")
+
+
+@pytest.mark.parametrize("case", {**UNSUPPORTED, **UNSEEN})
 def test_from_torch_refuses_what_an_mlp_cannot_express(torch, case):
-    build, message = UNSUPPORTED[case]
+    # ... or cannot see: read as plain modules, these would compute something else.
+    build, message = {**UNSUPPORTED, **UNSEEN}[case]
     with pytest.raises(ValueError, match=message):
         MLP.from_torch(build(torch.nn))
 
@@ -273,3 +348,71 @@ def test_importing_nn_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert result.stdout.split() == ["False", "True"], result.stderr
+
+
+def test_the_refused_modules_do_compute_something_else(torch):
+    # Why they are refused: read as plain modules, they would give other outputs.
+    x = torch.tensor(POINTS[:2])[:, :2]
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
+    negated = _negated_sequential(torch.nn)
+    negated.load_state_dict(plain.state_dict())
+    assert torch.equal(negated(x), -plain(x))
+    hooked = _with_hook(torch.nn.Sequential(torch.nn.Linear(2, 3)), "forward hook")
+    hooked[0].load_state_dict(plain[0].state_dict())
+    assert torch.equal(hooked(x), plain[0](x) / 2)
+
+
+@pytest.mark.parametrize("kind", ["forward hook", "forward pre-hook", "backward hook"])
+def test_from_torch_refuses_a_global_hook(torch, kind):
+    register = {
+        "forward hook": lambda: torch.nn.modules.module.register_module_forward_hook(
+            lambda m, inputs, output: output),
+        "forward pre-hook": lambda: torch.nn.modules.module.register_module_forward_pre_hook(
+            lambda m, inputs: None),
+        "backward hook": lambda: torch.nn.modules.module.register_module_full_backward_hook(
+            lambda m, grad_in, grad_out: None),
+    }[kind]
+    handle = register()
+    try:
+        with pytest.raises(ValueError, match=rf"a global {kind} is registered for every module"):
+            MLP.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 1)))
+    finally:
+        handle.remove()
+    assert MLP.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 1))).layers[0].neurons[0].w
+
+
+def test_from_torch_refuses_a_meta_device_module(torch):
+    with pytest.raises(ValueError, match=r"layer 0 \(Linear\): its weight holds no data "
+                                         r"\(a tensor on the meta device\)"):
+        MLP.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3, device="meta")))
+    prelu = torch.nn.PReLU(3, device="meta")
+    with pytest.raises(ValueError, match=r"layer 1 \(PReLU\): its weight holds no data"):
+        MLP.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3), prelu))
+
+
+@pytest.mark.parametrize("tensor, index, value, message", [
+    ("weight", (1, 0), float("nan"), r"layer 0 \(Linear\): weight\[1\]\[0\] is nan"),
+    ("weight", (2, 1), float("inf"), r"layer 0 \(Linear\): weight\[2\]\[1\] is inf"),
+    ("bias", (0,), float("-inf"), r"layer 0 \(Linear\): bias\[0\] is -inf"),
+    ("prelu", (2,), float("nan"), r"layer 1 \(PReLU\): weight\[2\] is nan"),
+])
+def test_from_torch_refuses_weights_that_are_not_finite(torch, tensor, index, value, message):
+    # As load_state_dict refuses them: an MLP's parameters are finite numbers.
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.PReLU(3))
+    parameter = net[1].weight if tensor == "prelu" else getattr(net[0], tensor)
+    with torch.no_grad():
+        parameter[index] = value
+    with pytest.raises(ValueError, match=message + r"; an nn\.MLP's parameters are finite"):
+        MLP.from_torch(net)
+
+
+def test_from_torch_reads_subclasses_that_compute_as_their_class(torch):
+    # A subclass without a forward of its own, and torch's own parametrized Linear
+    # (weight_norm: a generated subclass whose weight is computed), are read as they compute.
+    plain = type("MyLinear", (torch.nn.Linear,), {"note": "no forward of its own"})(2, 3)
+    normed = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 1))
+    net = torch.nn.Sequential(plain, torch.nn.Tanh(), normed)
+    model = MLP.from_torch(net)
+    for row_ours, row_theirs in zip(_outputs(model, [p[:2] for p in POINTS]),
+                                    net(torch.tensor(POINTS)[:, :2]).tolist()):
+        assert all(_close(a, b) for a, b in zip(row_ours, row_theirs))

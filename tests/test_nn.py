@@ -437,6 +437,25 @@ def _valid_file_text():
      r"not a valuegrad state file \(invalid JSON: .*digits"),
     (b'{"format": "valuegrad.state_dict", "version": ' + b"[" * 900 + b"]" * 900 + b"}",
      r"unsupported state file version \[\[.*\.\.\..*\]\] \(this"),
+    # Duplicate keys: JSON would keep the last one silently.
+    (b'{"format": "valuegrad.state_dict", "version": 1, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3, "w.0": 4}}', r"the key 'w\.0' appears twice"),
+    (b'{"format": "valuegrad.state_dict", "version": 1, "state": {}, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}}', r"the key 'state' appears twice"),
+    (b'{"format": "other", "format": "valuegrad.state_dict", "version": 1, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}}', r"the key 'format' appears twice"),
+    (b'{"format": "valuegrad.state_dict", "version": 2, "version": 1, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}}', r"the key 'version' appears twice"),
+    (b'{"format": "valuegrad.state_dict", "version": 1, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}, "extra": {"a": 1, "a": 2}}', r"the key 'a' appears twice"),
+    (b'{"' + b"k" * 100_000 + b'": 1, "' + b"k" * 100_000 + b'": 2}', r"the key 'kkk+\.\.\.k+' appears twice"),
+    # The version is the int 1, not a number or a text that equals it.
+    (b'{"format": "valuegrad.state_dict", "version": 1.0, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}}', r"unsupported state file version 1\.0 \(this"),
+    (b'{"format": "valuegrad.state_dict", "version": true, '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}}', r"unsupported state file version True \(this"),
+    (b'{"format": "valuegrad.state_dict", "version": "1", '
+     b'"state": {"w.0": 1, "w.1": 2, "b": 3}}', r"unsupported state file version '1' \(this"),
 ])
 def test_load_rejects_a_bad_file_naming_it_and_changes_nothing(tmp_path, content, message):
     path = tmp_path / "bad.json"

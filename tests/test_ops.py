@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from rows import TEST_ROWS, apply
 
 from autograd import Tape, Value, grad, ops
-from autograd.__main__ import FUNCTIONS as CLI_FUNCTIONS
 from autograd.engine import FUNCTIONS, OPERATORS, VALUES
 from autograd.graph import topological_order
 from autograd.ops import FLOATS, PRIMITIVES
@@ -69,10 +68,6 @@ def test_both_lib_namespaces_offer_every_row(op):
     assert getattr(FLOATS, name)(*sample) == PRIMITIVES[op].forward(*sample)
     node = getattr(VALUES, name)(*map(Value, sample))
     assert isinstance(node, Value) and node.op == op
-
-
-def test_the_command_line_offers_every_method():
-    assert set(CLI_FUNCTIONS) >= set(FUNCTIONS)
 
 
 def test_random_graphs_exercise_every_row():
