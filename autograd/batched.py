@@ -41,11 +41,12 @@ from collections.abc import Sequence
 from functools import partial
 from types import SimpleNamespace
 
-from .engine import Value, gradients_lock
-from .graph import topological_order
+from .engine import Value, gradients_lock, is_number
+from .lower import QUOTIENT, Program
 from .ops import PRIMITIVES, Primitive
 
-_NEVER_RAISE = (operator.add, operator.mul)  # float forwards without an undefined point
+_NEVER_RAISE = (operator.add, operator.mul, operator.truediv)  # float forwards without an undefined point
+# (a quotient x * (1/y) divides by a y its 1/x node has already checked)
 _ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
 
 
@@ -148,17 +149,17 @@ class _Slots:
 class _Operation:
     """Nodes of one primitive at one depth, with the same kinds of operands: one call each way."""
 
-    def __init__(self, row: Primitive, rule, reads: list[_Slots], operands: list[_Slots],
-                 out: _Slots, needs_grad: list[bool]) -> None:
-        self.row, self.rule, self.reads, self.operands, self.out = row, rule, reads, operands, out
-        self.needs_grad = needs_grad
-        self.quotient = reads is not operands  # x * (1/y) valued as x / y
-        self.checked = row.forward not in _NEVER_RAISE and not self.quotient
+    def __init__(self, row: Primitive, forward_row: Primitive, rule, reads: list[_Slots],
+                 operands: list[_Slots], out: _Slots, needs_grad: list[bool]) -> None:
+        # forward_row: the row itself, or lower.QUOTIENT for x * (1/y) (it then reads x and y)
+        self.row, self.forward_row, self.rule, self.reads, self.operands = row, forward_row, rule, reads, operands
+        self.out, self.needs_grad = out, needs_grad
+        self.checked = forward_row.forward not in _NEVER_RAISE
         self.passes_zero = row.op == "+"
 
     def forward(self, lib, V, U) -> None:
         args = [s.read(V, U) for s in self.reads]
-        out = args[0] / args[1] if self.quotient else self.row.batched.forward(lib, *args)
+        out = self.forward_row.batched.forward(lib, *args)
         if self.checked and not lib.np.isfinite(out).all():
             self._raise_where_undefined(lib.np, out, args)
         if self.out.varying:
@@ -173,7 +174,7 @@ class _Operation:
         for k, r in sorted(suspects.tolist(), key=lambda kr: (kr[1], kr[0])):
             operands = [float(a[k, r if a.shape[1] > 1 else 0]) for a in args]
             try:
-                self.row.forward(*operands)
+                self.forward_row.forward(*operands)
             except (ArithmeticError, ValueError) as error:
                 if not self.out.varying:  # it depends on no input: undefined for every row alike
                     raise _Undefined(0, error) from None
@@ -240,12 +241,12 @@ class _WeightedSums:
 
 
 class Replay:
-    """The NumPy side of :class:`autograd.tape.BatchedTape`: its steps, its arrays, its replay."""
+    """The batched tape's replay (``Tape(root, inputs=...)``): a plan of NumPy steps, and its arrays."""
 
-    def __init__(self, root: Value, inputs: Sequence[Value], keep: list[Value]) -> None:
+    def __init__(self, program: Program) -> None:
         np = numpy()
         self._np, self._lib = np, array_lib(np)
-        inputs = list(inputs)
+        inputs = program.inputs
         for k, x in enumerate(inputs):
             if not isinstance(x, Value):
                 raise TypeError(f"Tape() inputs must be Values; input {k} is {type(x).__name__}")
@@ -254,8 +255,13 @@ class Replay:
                                  "inputs stand for the sample's data")
         if len(set(inputs)) != len(inputs):
             raise ValueError("Tape() inputs must be distinct Values")
-        self.root, self.inputs = root, inputs
-        _Plan(self, np, root, inputs, keep)
+        self.root, self.inputs = program.root, inputs
+        plan = self._plan = _Plan(np, program, self._lib)
+        self._steps, self._leaves, self._slot_of = plan.steps, plan.leaves, plan.slot_of
+        self._U = np.zeros(plan.n_uniform)
+        self._U[_ONE] = 1.0
+        self._leaf_slots = np.asarray([plan.uniform_slot[i] for i in plan.leaf_positions], dtype=np.intp)
+        self._root_slots = plan.slot_of[program.root]
         self._V = None  # the values of the latest forward: one row per varying node
         self._buffers = (None, None)  # V and its gradients, reused while N stays the same
 
@@ -319,7 +325,8 @@ class Replay:
         (a fresh array of megabytes costs more in page faults than the arithmetic in it)."""
         V, GV = self._buffers
         if V is None or V.shape[1] != n:
-            V, GV = self._buffers = (self._np.empty((self._varying, n)), self._np.empty((self._varying, n)))
+            size = (self._plan.n_varying, n)
+            V, GV = self._buffers = (self._np.empty(size), self._np.empty(size))
         return V, GV
 
     def values(self, node: Value):
@@ -334,24 +341,31 @@ class Replay:
         return self._np.broadcast_to(row, self._V.shape[1]).copy()
 
     def __repr__(self) -> str:
-        return (f"Tape({self._operations} operations in {len(self._steps)} batched steps, "
+        return (f"Tape({self._plan.operations} operations in {len(self._steps)} batched steps, "
                 f"{len(self.inputs)} inputs, {len(self._leaves)} parameters)")
 
 
 class _Plan:
-    """Turns one sample's graph into the steps of a :class:`Replay` (it sets the replay's fields)."""
+    """One sample's program (:func:`autograd.lower.lower`) as NumPy steps over a batch.
 
-    def __init__(self, tape: Replay, np, root: Value, inputs: list[Value], keep: list[Value]) -> None:
-        nodes = topological_order(root)[::-1]  # every operand before its users
-        index = {node: i for i, node in enumerate(nodes)}
+    ``steps``: the :class:`_Operation` and :class:`_WeightedSums` to run in
+    order; where each node lives (``slot`` in the varying array,
+    ``uniform_slot`` in the uniform one; ``slot_of`` for the nodes a caller
+    may ask for); ``leaf_positions``/``leaves``: the parameters (and
+    constants); ``n_varying``, ``n_uniform``: the arrays' sizes.
+    """
+
+    def __init__(self, np, program: Program, lib) -> None:
+        nodes, index = program.nodes, program.position
+        inputs, keep = program.inputs, program.keep
         self.np, self.nodes = np, nodes
         self.ops = ops = [node.op for node in nodes]
-        self.parents = parents = [[index[p] for p in node.parents] for node in nodes]
-        rules = {op: array_rule(PRIMITIVES[op], tape._lib) for op in dict.fromkeys(ops) if op}
+        self.parents = parents = program.args
+        rules = {op: array_rule(PRIMITIVES[op], lib) for op in dict.fromkeys(ops) if op}
         is_input = [False] * len(nodes)
-        for x in inputs:
-            if x in index:
-                is_input[index[x]] = True
+        for i in program.input_positions:
+            if i is not None:
+                is_input[i] = True
         self.varying = varying = list(is_input)
         for i, op in enumerate(ops):
             if op:
@@ -391,11 +405,10 @@ class _Plan:
                 deps = [x for _, x in terms] + [w for w, _ in terms if w is not None] + bias
                 key = ("sum", tuple(x for _, x in terms))
             else:
-                reads[i] = ps = parents[i]
-                if op == "*" and ops[ps[1]] == "1/x":
-                    reads[i] = [ps[0], parents[ps[1]][0]]  # x * (1/y) is x / y (and backward reads 1/y)
+                ps = parents[i]
+                reads[i] = program.reads[i]  # x * (1/y) reads x and y: it is valued as x / y (lower.QUOTIENT)
                 deps = ps + reads[i]
-                key = (op, reads[i] is not ps, tuple(varying[p] for p in reads[i]))
+                key = (op, program.quotients[i], tuple(varying[p] for p in reads[i]))
             depth[i] = 1 + max((depth[d] for d in deps), default=0)
             groups.setdefault((depth[i], *key), []).append(i)
 
@@ -424,19 +437,16 @@ class _Plan:
             operand = self._slots([parents[i] for i in members])
             read = self._slots([reads[i] for i in members]) if key[2] else operand
             needed = [any(needs[parents[i][j]] for i in members) for j in range(row.arity)]
-            steps.append(_Operation(row, rules[row.op], read, operand, out, needed))
-        tape._steps = steps
-        tape._operations = sum(1 for op in ops if op)
-        tape._varying = n_varying
-        tape._U = np.zeros(n_uniform)
-        tape._U[_ONE] = 1.0
-        tape._leaves = [nodes[i] for i in leaves]
-        tape._leaf_slots = np.asarray([self.uniform_slot[i] for i in leaves], dtype=np.intp)
+            steps.append(_Operation(row, QUOTIENT if key[2] else row, rules[row.op], read, operand, out, needed))
+        self.steps = steps
+        self.operations = sum(1 for op in ops if op)
+        self.n_varying, self.n_uniform = n_varying, n_uniform
+        self.leaf_positions = leaves
+        self.leaves = [nodes[i] for i in leaves]
         root_i = len(nodes) - 1
         kept = [root_i, *(index[x] for x in keep if x in index), *(index[x] for x in inputs if x in index),
                 *leaves]
-        tape._slot_of = slot_of = {nodes[i]: self._slots([[i]])[0] for i in kept}
-        tape._root_slots = slot_of[nodes[root_i]]
+        self.slot_of = {nodes[i]: self._slots([[i]])[0] for i in kept}
 
     def _slots(self, positions: list[list[int]]) -> list[_Slots]:
         """Operand ``j`` of each of a step's nodes (``positions[k][j]``), as one :class:`_Slots` per ``j``."""

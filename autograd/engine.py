@@ -219,37 +219,45 @@ class Value:
         """
         if not is_number(gradient):
             raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
-        if self._a is None:  # a leaf: its own gradient, accumulated
-            with gradients_lock:
-                self.grad += float(gradient)
+        run_backward(self, lower(self).steps, float(gradient))
+
+
+def run_backward(root: Value, steps: list, gradient: float) -> None:
+    """``Value.backward``'s loop: ``root``'s program (``lower(root).steps``) on floats, into ``.grad``.
+
+    Every interior node's gradient is set anew; leaves accumulate (a leaf
+    ``root``, with no steps, too). Also the scalar tape's, for graphs too
+    large to compile.
+    """
+    with gradients_lock:
+        if not steps:  # a leaf: its own gradient, accumulated
+            root.grad += gradient
             return
-        steps = lower(self).steps
-        with gradients_lock:
-            for node in steps:
-                node.grad = 0.0
-            self.grad = float(gradient)
-            for node in steps:
-                g = node.grad
-                op, a, b = node.op, node._a, node._b
-                # lower.received (the rows' vjp under the zero rule), applied on floats;
-                # hand-written for speed (see the module docstring): the rows' vjp of
-                # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
-                # without a test (it changes nothing: see autograd.lower).
-                if op == "+":
-                    a.grad += g
-                    b.grad += g
-                elif g == 0.0:
-                    continue
-                elif op == "*":
-                    a.grad += g * b.data
-                    b.grad += g * a.data
-                elif b is None:
-                    (da,) = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data)
-                    a.grad += da
-                else:
-                    da, db = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data, b.data)
-                    a.grad += da
-                    b.grad += db
+        for node in steps:
+            node.grad = 0.0
+        root.grad = gradient
+        for node in steps:
+            g = node.grad
+            op, a, b = node.op, node._a, node._b
+            # lower.received (the rows' vjp under the zero rule), applied on floats;
+            # hand-written for speed (see the module docstring): the rows' vjp of
+            # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
+            # without a test (it changes nothing: see autograd.lower).
+            if op == "+":
+                a.grad += g
+                b.grad += g
+            elif g == 0.0:
+                continue
+            elif op == "*":
+                a.grad += g * b.data
+                b.grad += g * a.data
+            elif b is None:
+                (da,) = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data)
+                a.grad += da
+            else:
+                da, db = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data, b.data)
+                a.grad += da
+                b.grad += db
 
 
 _new = object.__new__

@@ -133,7 +133,17 @@ class Program:
     @cached_property
     def args(self) -> list[tuple[int, ...]]:
         position = self.position
-        return [tuple(position[p] for p in node.parents) for node in self.nodes]
+        args = []
+        add = args.append
+        for node in self.nodes:
+            a = node._a
+            if a is None:
+                add(())
+            elif node._b is None:
+                add((position[a],))
+            else:
+                add((position[a], position[node._b]))
+        return args
 
     @cached_property
     def quotients(self) -> list[bool]:

@@ -1,63 +1,75 @@
-"""``Tape``: a graph flattened once, then replayed forward and backward.
+"""``Tape``: a graph lowered once, then replayed forward and backward.
 
 Training a fixed model rebuilds the same graph every step only to change the
-numbers in it. A tape walks the graph once and turns it into a program that
-recomputes it from the leaves' current ``.data`` (``forward``) and adds into
-the leaves' ``.grad`` exactly, bit for bit, what ``root.backward()`` would
-(``backward``): the same float operations in the same order, the table's own
-float functions (or its inline templates, checked equal to them bit for bit
-by tests/test_ops.py), the same rules, the same zero rule.
+numbers in it. A tape lowers the graph once (:func:`autograd.lower.lower`)
+and replays that program: ``forward`` recomputes it from the leaves'
+current ``.data``, ``backward`` adds into the leaves' ``.grad`` exactly, bit
+for bit, what ``root.backward()`` would: the same float operations in the
+same order, the table's own float functions (or its inline templates,
+checked equal to them bit for bit by tests/test_ops.py), the same rules,
+the same zero rule.
 
-Two representations, by size:
+Given ``inputs``, the tape replays one sample's graph over a whole batch
+with NumPy instead (:mod:`autograd.batched`).
 
-* up to :data:`COMPILE_LIMIT` operations, straight-line Python over local
-  variables, compiled once: an expression per node, with the nodes that only
-  feed one ``+`` or ``*`` and whose value backward does not need written
-  inline (so a neuron's ``b + w0*x0 + w1*x1 + ...`` is one line, evaluated
-  left to right as the engine does); in ``backward``, a ``+`` hands its
-  gradient on without copying it, and the rules guarded by the same gradient
-  share one ``if``. Building costs some 30 microseconds a node, mostly
-  compiling (about 2 s for the 65,000-node demo graph); replaying, tens of
-  nanoseconds;
-* above it, a loop over op-code lists that does what ``Value.backward``
-  does, node by node: it builds in about 4 microseconds a node (a million
-  nodes in under 4 s, in about 400 MB) and replays a few times slower than
-  compiled code, still faster than rebuilding the graph.
+How the scalar tape is fast to build and to replay
+--------------------------------------------------
+A training graph is mostly copies of one structure: the loss of a batch is
+the same per-sample graph, once per sample, over the same parameters. The
+tape finds such repeated **blocks** (:func:`_repeats`): a node whose
+structure occurs again and again, with everything under it that nothing
+else uses (its inputs and constants included; the parameters are shared).
+One block's code is generated and compiled once and run in a loop over its
+copies; what is left (the sum over the samples, an L2 term) is compiled as
+straight-line code. Building then costs a few microseconds a node, and
+replaying a few tens of nanoseconds.
+
+The order of the floating-point additions is kept exactly: the loop visits
+the copies in the order ``backward()`` does, and the straight-line code runs
+before or after the loops only where that changes no gradient's order of
+additions (:class:`_Schedule` checks it, leaf by leaf, or gives up the
+blocks). A graph whose straight-line part would be larger than
+:data:`COMPILE_LIMIT` operations is replayed by the engine's own loop
+instead (:class:`_Interpreted`).
 
 Where the compiled code comes from: the source is generated here, from the
 graph's structure and the primitives table only. It contains nothing but
-generated variable names (``v12``, ``t3``, ``g12``), names bound to our own
-table's functions (``F3``, ``L3``, numbered by their row), the table's inline
-templates, traced rules and the literals ``0.0`` and ``1.0``. No label,
-number or op name from the graph is ever pasted into it, and nothing a user
-typed is evaluated.
+generated variable names, names bound to our own table's functions (``F3``,
+``L3``, numbered by their row), the table's inline templates, traced rules
+and the literals ``0.0`` and ``1.0``. No label, number or op name from the
+graph is ever pasted into it, and nothing a user typed is evaluated.
 
 A tape is valid while the graph's structure does not depend on the data: the
 same nodes, the same operations on the same operands. ``max`` and ``relu``
 still choose their branch on each replay (their rules look at the current
 values); an ``if`` in the user's code that built the graph does not.
-
-``Tape(root, inputs=[...])`` is the batched tape (:mod:`autograd.batched`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from string import Formatter
 from weakref import WeakValueDictionary
 
-from .engine import Value, gradients_lock
-from .graph import topological_order
+from .engine import Value, gradients_lock, run_backward
+from .lower import QUOTIENT, Program, lower
 from .ops import FLOATS, PRIMITIVES
 
 COMPILE_LIMIT = 100_000
-"""Graphs with more operations than this are replayed by the op-code loop, not compiled."""
+"""Straight-line parts with more operations than this are replayed by the engine's loop, not compiled."""
+
+MIN_COPIES = 2
+"""A structure becomes a block when it occurs at least this often..."""
+MIN_BLOCK = 24
+"""...and has at least this many operations (a loop's turn costs about as much as 20 inline nodes)."""
 
 _UNPACK = 1000  # names per unpacking statement: the compiler slows down on longer ones
+_MAX_NESTING = 40  # inline expressions at most this deep (the parser allows 200 parentheses)
 
 
 class Tape:
-    """A graph flattened once, for replay with changed leaf values.
+    """A graph lowered once, for replay with changed leaf values.
 
     >>> from autograd import Value
     >>> w = Value(2.0)
@@ -70,61 +82,31 @@ class Tape:
     >>> w.grad
     24.0
 
-    ``forward()`` recomputes every node from the leaves' current ``.data``
-    and returns the root's value, also kept as ``tape.value`` and written
-    into the root's ``.data``, and into the ``.data`` of each node named in
-    ``keep`` (say, a model's predictions). The other nodes keep the values
-    they were built with: writing 65,000 of them would cost more than the
-    replay itself. ``backward()`` adds into every leaf's ``.grad`` exactly
-    what ``root.backward()`` would on a graph rebuilt from the leaves'
-    current data, using the values of the latest ``forward()`` (before the
-    first one, the values the graph was built with); it does not store the
-    interior nodes' gradients. After a replay the graph itself is stale (its
-    interior nodes hold their first values), so ``root.backward()`` on it
-    would mix old numbers with new: rebuild the graph to look at interior
-    values and gradients.
+    **Without** ``inputs`` (the scalar tape): ``forward()`` recomputes
+    every node from the leaves' current ``.data`` and returns the root's
+    value, also kept as ``tape.value`` and written into the root's
+    ``.data``, and into the ``.data`` of each node named in ``keep`` (say,
+    a model's predictions); other nodes' ``.data`` are left as they are or
+    updated, whichever is faster (rebuild the graph to look at interior
+    values and gradients). ``backward(gradient=1.0)`` adds into every
+    leaf's ``.grad`` exactly what ``root.backward(gradient)`` would on a
+    graph rebuilt from the leaves' current data, using the values of the
+    latest ``forward()`` (before the first one, the values the graph was
+    built with); interior nodes' ``.grad``, like their ``.data``, are left
+    as they are or updated, whichever is faster. After a ``forward()`` that
+    raised, ``backward()`` raises ``RuntimeError`` until a ``forward()``
+    succeeds.
 
-    Building a tape costs some 30 microseconds a node (compiling; see the
-    module docstring), about 2 s for the 65,000-node demo graph, and pays
-    off for a graph replayed many times, as in training, not for one
-    backward pass. Graphs of the same shape (equal-sized batches of one
-    model) share one compile. The tape keeps its graph alive; ``tape.root``
-    is the node it was built from.
+    **With** ``inputs`` (the batched tape, API.md "Batched replay"): one
+    sample's graph replayed over a batch with NumPy.
+    ``forward(batch)`` takes a 2-D array-like of shape ``(N, len(inputs))``
+    and returns the N root values (float64), also kept as ``tape.value``.
+    ``backward(gradient=1.0)`` adds ``gradient`` times the gradient of their
+    mean into every leaf that is not an input (inputs get none).
+    ``values(node)`` gives the latest forward's N values of the root, an
+    input, a parameter or a node named in ``keep``. Nothing is written into
+    any node's ``.data``.
 
-    Given ``inputs``, ``Tape(root, inputs=[...])`` is the batched tape
-    (:class:`BatchedTape`, API.md "Batched replay"): one
-    sample's graph, replayed over a whole batch with NumPy.
-    """
-
-    def __new__(cls, root: Value, inputs: Sequence[Value] | None = None, **kwargs):
-        return super().__new__(BatchedTape if inputs is not None and cls is Tape else cls)
-
-    def __init__(self, root: Value, inputs: None = None, *, keep: Sequence[Value] = ()) -> None:
-        order, keep = _checked(root, keep)  # root first, as backward visits
-        self.root = root
-        interior = sum(1 for node in order if node.op)
-        self._program = (_Compiled if interior <= COMPILE_LIMIT else _OpCodes)(order, keep)
-        self.value: float = root.data
-
-    def forward(self) -> float:
-        """Recompute every node from the leaves' ``.data``; return the root's value."""
-        self.value = value = self._program.forward()
-        return value
-
-    def backward(self) -> None:
-        """Add d(root)/d(leaf) into every leaf's ``.grad``, exactly as ``root.backward()``."""
-        with gradients_lock:
-            self._program.backward()
-
-    def __repr__(self) -> str:
-        p = self._program
-        return f"Tape({p.operations} operations, {len(p.leaves)} leaves)"
-
-
-class BatchedTape(Tape):
-    """One sample's graph, replayed over a batch: what ``Tape(root, inputs=[...])`` makes.
-
-    >>> from autograd import Tape, Value
     >>> x, w = Value(0.0), Value(3.0)
     >>> tape = Tape((x * w).relu(), inputs=[x])
     >>> tape.forward([[1.0], [-1.0], [2.0]]).tolist()
@@ -133,84 +115,333 @@ class BatchedTape(Tape):
     >>> w.grad
     1.0
 
-    ``forward(batch)`` takes a 2-D array-like of shape ``(N, len(inputs))``
-    and returns the N root values (float64), also kept as ``tape.value``.
-    ``backward(gradient=1.0)`` adds ``gradient`` times the gradient of their
-    mean into every leaf that is not an input (inputs get none), under the
-    same lock as ``Value.backward``. ``values(node)`` gives the latest
-    forward's N values of the root, an input, a parameter or a node named in
-    ``keep`` (others may live inside a fused sum, never stored). The leaves'
-    current ``.data`` is read at each forward; nothing is written into any
-    node's ``.data``. See the module docstring for how it works.
+    One tape replays one pass at a time: calls from several threads on one
+    tape wait for each other, and ``backward`` holds the engine's
+    ``gradients_lock`` while it writes ``.grad``. Building a tape costs a
+    few microseconds a node and pays off for a graph replayed many times,
+    as in training. The tape keeps its graph alive; ``tape.root`` is the
+    node it was built from.
     """
 
-    def __init__(self, root: Value, inputs: Sequence[Value], *, keep: Sequence[Value] = ()) -> None:
-        _, keep = _checked(root, keep)
-        from .batched import Replay  # NumPy, only now
-
+    def __init__(self, root: Value, inputs: Sequence[Value] | None = None, *,
+                 keep: Sequence[Value] = ()) -> None:
+        if not isinstance(root, Value):
+            raise TypeError(f"Tape() takes a Value, got {type(root).__name__}")
+        keep = list(keep)
+        for k, node in enumerate(keep):
+            if not isinstance(node, Value):
+                raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(node).__name__}")
+        program = lower(root, () if inputs is None else inputs, keep)
+        for node in program.steps:
+            if node.op not in PRIMITIVES:
+                raise ValueError(f"Tape cannot replay the operation {node.op!r}")
+        if keep:
+            members = program.position
+            for k, node in enumerate(keep):
+                if node not in members:
+                    raise ValueError(f"Tape() keep[{k}] is not a node of the graph under root")
         self.root = root
-        self._replay = Replay(root, inputs, keep)
-        self.inputs = self._replay.inputs
-        self.value = None
+        self._lock = threading.Lock()
+        if inputs is None:
+            self.inputs = None
+            self._replay = _scalar_replay(program)
+            self.value = root.data
+        else:
+            from .batched import Replay  # NumPy, only now
 
-    def forward(self, batch):
-        """The root's value for each row of ``batch`` (shape ``(N, len(inputs))``), as a float64 array."""
-        self.value = self._replay.forward(batch)
-        return self.value
+            self._replay = Replay(program)
+            self.inputs = self._replay.inputs
+            self.value = None
+
+    def forward(self, batch=None):
+        """Recompute the graph from the leaves' ``.data``: the root's value (scalar tape), or the
+        root's value for each row of ``batch``, shape ``(N, len(inputs))`` (batched tape)."""
+        with self._lock:
+            if self.inputs is None:
+                if batch is not None:
+                    raise TypeError("Tape.forward() takes no batch: this tape was built without inputs")
+                self.value = self._replay.forward()
+            else:
+                if batch is None:
+                    raise TypeError(f"Tape.forward() needs a batch of shape (N, {len(self.inputs)}): "
+                                    "this tape was built with inputs")
+                self.value = self._replay.forward(batch)
+            return self.value
 
     def backward(self, gradient: float = 1.0) -> None:
-        """Add d(mean of the root over the rows)/d(leaf) into every leaf that is not an input
-        (times ``gradient``, as ``Value.backward(gradient)``)."""
-        self._replay.backward(gradient)
+        """Add ``gradient`` times d(root)/d(leaf) into every leaf's ``.grad`` (every leaf but the inputs,
+        of the mean over the rows, for the batched tape), exactly as ``root.backward(gradient)``."""
+        with self._lock:
+            self._replay.backward(gradient)
 
     def values(self, node: Value):
-        """The latest ``forward``'s value of ``node`` for each row: the root, an input, a leaf,
-        or a node named in ``keep`` (others may live inside a fused sum, unstored)."""
-        return self._replay.values(node)
+        """The latest ``forward``'s value of ``node``: the root or a node named in ``keep`` (and, for
+        the batched tape, an input or a parameter: one value per row)."""
+        with self._lock:
+            return self._replay.values(node)
 
     def __repr__(self) -> str:
         return repr(self._replay)
 
 
-def _checked(root: Value, keep: Sequence[Value]) -> tuple[list, list]:
-    """The graph under ``root`` (root first) and ``keep`` as a list, both checked."""
-    if not isinstance(root, Value):
-        raise TypeError(f"Tape() takes a Value, got {type(root).__name__}")
-    order = topological_order(root)
-    for node in order:
-        if node.op and node.op not in PRIMITIVES:
-            raise ValueError(f"Tape cannot replay the operation {node.op!r}")
-    keep = list(keep)
-    members = set(order) if keep else set()
-    for k, node in enumerate(keep):
-        if not isinstance(node, Value):
-            raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(node).__name__}")
-        if node not in members:
-            raise ValueError(f"Tape() keep[{k}] is not a node of the graph under root")
-    return order, keep
+def _gradient(gradient) -> float:
+    """``gradient`` as a float, or the ``TypeError`` that ``Value.backward`` gives."""
+    from .engine import is_number
+
+    if not is_number(gradient):
+        raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
+    return float(gradient)
 
 
-class _Graph:
-    """The graph in forward order, by position: what both representations start from."""
+def _scalar_replay(program: Program):
+    """The compiled replay, or the engine's loop for a graph too large and too irregular to compile."""
+    schedule = _Schedule(program)
+    if schedule.compiled_operations > COMPILE_LIMIT:
+        return _Interpreted(program)
+    return _Compiled(program, schedule)
 
-    def __init__(self, order: list, keep: list) -> None:
-        nodes = order[::-1]  # every operand before its users
-        index = {node: i for i, node in enumerate(nodes)}
-        self.n = n = len(nodes)
-        self.ops = ops = [node.op for node in nodes]
-        self.parents = [[index[p] for p in node.parents] for node in nodes]
-        self.leaf_positions = [i for i in range(n) if not ops[i]]
-        self.interior = [i for i in range(n) if ops[i]]
-        self.leaves = tuple(nodes[i] for i in self.leaf_positions)
-        self.operations = len(self.interior)
-        self.root = n - 1
-        # Nodes whose .data forward writes: the root and those named in keep.
-        shown = dict.fromkeys([n - 1, *(index[x] for x in keep if x in index)])
-        self.shown = [i for i in shown if ops[i]]
-        self.shown_nodes = tuple(nodes[i] for i in self.shown)
-        # x * (1/y) is valued as the quotient x / y (as Value.__mul__ computes it), from y itself.
-        self.quotient = {i for i in self.interior
-                         if ops[i] == "*" and ops[self.parents[i][1]] == "1/x"}
+
+class _Unready:
+    """What a scalar replay shares: the check that ``backward`` follows a ``forward`` that succeeded."""
+
+    ready = True
+
+    def _check_ready(self) -> None:
+        if not self.ready:
+            raise RuntimeError("Tape.backward() after a forward() that raised: "
+                               "call forward() again (with valid data) first")
+
+    def values(self, node: Value) -> float:
+        if node is not self.program.root and node not in self.kept:
+            raise ValueError("Tape.values(): that node is not kept by this tape (name it in keep=...)")
+        return node.data
+
+
+# -- the engine's loop: graphs too large and too irregular to compile ---------------------
+
+
+class _Interpreted(_Unready):
+    """Forward by the rows' float functions node by node (writing every ``.data``); backward by the
+    engine's own loop over the program (``Value.backward``'s, without sorting again)."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.kept = set(program.keep)
+        nodes, reads, rows = program.nodes, program.reads, program.forward_rows
+        self.code = [(nodes[i], rows[i].forward, [nodes[j] for j in reads[i]])
+                     for i in range(len(nodes)) if rows[i] is not None]
+        self.operations = len(self.code)
+
+    def forward(self) -> float:
+        self.ready = False
+        for node, forward, operands in self.code:
+            node.data = forward(*[p.data for p in operands])
+        self.ready = True
+        return self.program.root.data
+
+    def backward(self, gradient: float = 1.0) -> None:
+        gradient = _gradient(gradient)
+        self._check_ready()
+        run_backward(self.program.root, self.program.steps, gradient)
+
+    def __repr__(self) -> str:
+        return f"Tape({self.operations} operations, {len(self.program.leaves)} leaves, interpreted)"
+
+
+# -- repeated blocks ------------------------------------------------------------------------
+
+
+class _Block:
+    """One copy of a repeated structure: its operations (positions, forward order) and the leaves it reads."""
+
+    __slots__ = ("root", "members", "externals", "key")
+
+    def __init__(self, root: int, members: list[int], externals: list[int], key) -> None:
+        self.root, self.members, self.externals, self.key = root, members, externals, key
+
+
+class _Group:
+    """The copies of one block structure: ``blocks`` in backward order; ``shared[s]`` is the leaf read
+    at external slot ``s`` by every copy, or ``None`` where each copy reads its own."""
+
+    def __init__(self, blocks: list[_Block]) -> None:
+        self.blocks = blocks
+        first = blocks[0].externals
+        self.shared = [p if all(b.externals[s] == p for b in blocks) else None for s, p in enumerate(first)]
+        self.own = [s for s, p in enumerate(self.shared) if p is None]  # slots each copy has its own leaf at
+
+
+def _repeats(program: Program, protected: set[int]) -> list[_Group]:
+    """The repeated blocks of ``program``, grouped by structure.
+
+    A node's *shape* names the function it computes of its leaves (the
+    same op on operands of the same shapes); a node whose shape occurs at
+    least :data:`MIN_COPIES` times, with at least :data:`MIN_BLOCK`
+    operations under it, heads a block if every operation under it is used
+    only inside it (nodes in ``protected``, such as kept ones, count as used
+    outside). Tried in backward order, so the largest blocks win.
+    """
+    rows, args = program.rows, program.args
+    n = len(rows)
+    shape = [0] * n
+    size = [0] * n
+    users = [0] * n
+    shapes: dict = {}
+    for i, row in enumerate(rows):
+        if row is None:
+            continue
+        a = args[i]
+        if len(a) == 2:
+            j, k = a
+            key, s = (row.op, shape[j], shape[k]), size[j] + size[k]
+            users[j] += 1
+            users[k] += 1
+        else:
+            (j,) = a
+            key, s = (row.op, shape[j]), size[j]
+            users[j] += 1
+        shape[i] = shapes.setdefault(key, len(shapes) + 1)
+        size[i] = s + 1 if s < 1 << 40 else s
+    for i in protected:
+        users[i] += 1
+    for i, (q, reads) in enumerate(zip(program.quotients, program.reads)):
+        if q:  # x * (1/y) reads y as well: a block must not hide it
+            users[reads[1]] += 1
+    count: dict[int, int] = {}
+    for i in range(n):
+        if rows[i] is not None:
+            count[shape[i]] = count.get(shape[i], 0) + 1
+
+    taken = [False] * n
+    budget = 4 * n + 1000  # failed tries cost at most a few passes over the graph
+    groups: dict = {}
+    for i in range(n - 1, -1, -1):
+        if taken[i] or rows[i] is None or size[i] < MIN_BLOCK or count[shape[i]] < MIN_COPIES:
+            continue
+        members, internal = [i], {}
+        stack = [i]
+        while stack:
+            for j in args[stack.pop()]:
+                if rows[j] is not None:
+                    if j not in internal:
+                        internal[j] = 0
+                        members.append(j)
+                        stack.append(j)
+                    internal[j] += 1
+        budget -= len(members)
+        if budget < 0:
+            break
+        if any(users[j] != uses for j, uses in internal.items()):
+            continue  # an operation under it is used elsewhere too: not a block
+        members.sort()
+        if len(members) < MIN_BLOCK:
+            continue
+        block = _Block(i, members, *_structure(program, members))
+        for j in members:
+            taken[j] = True
+        groups.setdefault(block.key, []).append(block)
+    return [_Group(blocks) for blocks in groups.values() if len(blocks) >= MIN_COPIES]
+
+
+def _structure(program: Program, members: list[int]) -> tuple[list[int], tuple]:
+    """The leaves a block reads (in order of first use) and a key equal for blocks of the same structure."""
+    rows, args = program.rows, program.args
+    local = {j: k for k, j in enumerate(members)}
+    externals: dict[int, int] = {}
+    key = []
+    for j in members:
+        refs = []
+        for p in args[j]:
+            if p in local:
+                refs.append(local[p])
+            else:
+                refs.append(-1 - externals.setdefault(p, len(externals)))
+        key.append((rows[j].op, *refs))
+    return list(externals), tuple(key)
+
+
+class _Schedule:
+    """Which operations run where: the straight line before the loops (``before``), the loops over
+    each group's copies, and the straight line after them (``after``); positions, forward order.
+
+    A loop runs its copies in the order ``backward()`` visits them. The
+    straight-line operations that hand a gradient to a block, and every one
+    above those, run before the loops; the others after. That moves some
+    additions into a gradient, so it is checked, node by node, that each
+    gradient still receives its contributions in ``backward()``'s order; if
+    not, the groups are given up one by one, the smallest first.
+    """
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        root = len(program.nodes) - 1
+        protected = {root, *(program.position[x] for x in program.keep)}
+        groups = [g for g in _repeats(program, protected) if all(b.root != root for b in g.blocks)]
+        groups.sort(key=lambda g: len(g.blocks) * len(g.blocks[0].members))
+        while not self._plan(groups):
+            groups.pop(0)
+        self.compiled_operations = (len(self.before) + len(self.after)
+                                    + sum(len(g.blocks[0].members) for g in self.groups))
+
+    def _plan(self, groups: list[_Group]) -> bool:
+        """Schedule ``groups``; False when some gradient would receive its contributions out of order."""
+        rows, args = self.program.rows, self.program.args
+        n = len(rows)
+        block_of = [-1] * n  # the block an operation belongs to (an index into ``blocks``)
+        phase = [0] * n  # 0: before the loops; 1 + g: group g's loop; 1 + len(groups): after
+        roots = {block.root for group in groups for block in group.blocks}
+        k = 0
+        for g, group in enumerate(groups):
+            for block in group.blocks:
+                for j in block.members:
+                    block_of[j] = k
+                    phase[j] = 1 + g
+                k += 1
+        after = 1 + len(groups)
+        # Before the loops: what backward() reaches before any block, what hands a block's root
+        # its gradient, and everything above those (operands come before their users, so one
+        # pass in forward order closes it upwards); the others after.
+        top = max(roots, default=n)
+        before = [False] * n
+        for i in range(n):
+            if rows[i] is not None and block_of[i] < 0:
+                before[i] = i > top or any(j in roots or before[j] for j in args[i])
+                if not before[i]:
+                    phase[i] = after
+        # A copy's own leaves must be its alone.
+        owner: dict[int, int] = {}
+        k = 0
+        for group in groups:
+            for block in group.blocks:
+                for s in group.own:
+                    p = block.externals[s]
+                    if p in owner:
+                        return False
+                    owner[p] = k
+                k += 1
+        reads = self.program.reads
+        for i in range(n):  # (a quotient outside the blocks reading a copy's own leaf)
+            if rows[i] is not None and block_of[i] < 0 and any(j in owner for j in reads[i]):
+                return False
+        # Every gradient must get its contributions in backward()'s order (from the root down):
+        # from operations whose phases never go back.
+        last: dict[int, int] = {}
+        for i in range(n - 1, -1, -1):
+            if rows[i] is None:
+                continue
+            for j in args[i]:
+                if block_of[j] >= 0 and j not in roots:
+                    continue  # inside a block: only its own copy writes it, in order
+                if phase[i] < last.get(j, 0) or (j in owner and owner[j] != block_of[i]):
+                    return False
+                last[j] = phase[i]
+        self.groups = groups
+        self.before = [i for i in range(n) if rows[i] is not None and block_of[i] < 0 and before[i]]
+        self.after = [i for i in range(n) if rows[i] is not None and block_of[i] < 0 and not before[i]]
+        return True
+
+
+# -- tracing the rules into templates ----------------------------------------------------
 
 
 class _Untraceable(Exception):
@@ -257,86 +488,19 @@ class _Tracing:
         raise _Untraceable
 
 
-def _traced(op: str) -> tuple[str, ...] | None:
-    """The contributions of row ``op`` as templates over ``{g}``, ``{out}``, ``{0}``, ``{1}``,
+_TEMPLATES: dict = {}  # row -> its traced rule (None: called), traced when first met
+
+
+def _template(row) -> tuple[str, ...] | None:
+    """The contributions of ``row`` as templates over ``{g}``, ``{out}``, ``{0}``, ``{1}``,
     or None when the rule cannot be traced (the tape then calls it)."""
-    row = PRIMITIVES[op]
-    operands = [_Source(f"{{{k}}}") for k in range(row.arity)]
-    try:
-        return tuple(map(str, row.vjp(_Tracing(), _Source("{g}"), _Source("{out}"), *operands)))
-    except (_Untraceable, TypeError):  # TypeError: it called something that wants a number
-        return None
-
-
-# -- the compiled representation -------------------------------------------------------
-
-
-class _Code:
-    """Compiled tape code, shared by the live tapes of one graph shape."""
-
-    __slots__ = ("code", "__weakref__")
-
-    def __init__(self, source: str) -> None:
-        self.code = compile(source, "<autograd.tape>", "exec")
-
-
-# Graphs of the same shape (the equal-sized batches of one model) generate the
-# same source, since no number from the graph is pasted into it: they share one
-# compile, the costly part of building a tape. Weakly: the code dies with the
-# last tape that uses it.
-_live_code: WeakValueDictionary[str, _Code] = WeakValueDictionary()
-
-
-def _code(source: str) -> _Code:
-    code = _live_code.get(source)
-    if code is None:
-        code = _live_code[source] = _Code(source)
-    return code
-
-
-class _Compiled(_Graph):
-    """Straight-line Python for the graph, compiled (see the module docstring)."""
-
-    def __init__(self, order: list, keep: list) -> None:
-        super().__init__(order, keep)
-        source, needed = _generate(self)
-        namespace: dict = {"__builtins__": {}, "lib": FLOATS}
-        for k, row in enumerate(PRIMITIVES.values()):
-            namespace[f"F{k}"] = row.forward
-            namespace[f"L{k}"] = row.vjp
-        # The code is generated from the graph's structure and our table only (see
-        # the module docstring), never from user text; it runs in a namespace that
-        # holds nothing but the table's functions.
-        self.code = _code(source)
-        exec(self.code.code, namespace)
-        # Popped, not read: a namespace holding its own functions would be a
-        # reference cycle, and the compiled code (megabytes for a big graph)
-        # would wait for the cycle collector instead of dying with the tape.
-        self._forward = namespace.pop("forward")
-        self._backward = namespace.pop("backward")
-        nodes = order[::-1]
-        self.values = tuple(nodes[i].data for i in needed)  # until the first forward()
-
-    def forward(self) -> float:
-        value, self.values, shown = self._forward([leaf.data for leaf in self.leaves])
-        for node, data in zip(self.shown_nodes, shown):
-            node.data = data
-        return value
-
-    def backward(self) -> None:
-        grads = self._backward(self.values, [leaf.grad for leaf in self.leaves])
-        for leaf, g in zip(self.leaves, grads):
-            leaf.grad = g
-
-
-_TEMPLATES: dict = {}  # row -> its traced rule, traced when first met
-
-
-def _template(op: str) -> tuple[str, ...] | None:
-    """The traced rule of row ``op``."""
-    row = PRIMITIVES[op]
     if row not in _TEMPLATES:
-        _TEMPLATES[row] = _traced(op)
+        operands = [_Source(f"{{{k}}}") for k in range(row.arity)]
+        try:
+            rule = tuple(map(str, row.vjp(_Tracing(), _Source("{g}"), _Source("{out}"), *operands)))
+        except (_Untraceable, TypeError):  # TypeError: it called something that wants a number
+            rule = None
+        _TEMPLATES[row] = rule
     return _TEMPLATES[row]
 
 
@@ -345,18 +509,15 @@ def _fields(templates: tuple[str, ...]) -> set[str]:
     return {field for t in templates for _, field, _, _ in Formatter().parse(t) if field}
 
 
-def _unpack(names: list, source: str) -> list[str]:
-    """``(a, b, ...,) = source[...]``, a thousand names a statement."""
-    return [f"    ({', '.join(names[k:k + _UNPACK])},) = {source}[{k}:{k + _UNPACK}]"
-            for k in range(0, len(names), _UNPACK)]
+# -- one segment of straight-line code ------------------------------------------------------
 
 
 class _Registers:
     """Local variable names for short-lived values, reused once a value is dead.
 
-    Keeping 65,000 intermediate floats alive makes a replay slower than the
-    arithmetic (allocator and cache misses); reusing a few names lets CPython
-    recycle the same float objects.
+    Keeping tens of thousands of intermediate floats alive makes a replay
+    slower than the arithmetic (allocator and cache misses); reusing a few
+    names lets CPython recycle the same float objects.
     """
 
     def __init__(self, prefix: str) -> None:
@@ -371,277 +532,406 @@ class _Registers:
         return f"{self.prefix}{self.count - 1}"
 
     def give(self, name: str) -> None:
-        self.free.append(name)
+        if name.startswith(self.prefix):
+            self.free.append(name)
 
 
-_MAX_NESTING = 40  # inline expressions at most this deep (the parser allows 200 parentheses)
+class _Segment:
+    """Straight-line code for some operations of the program: the forward lines and the backward lines.
 
-
-def _generate(graph: _Graph) -> tuple[str, list]:
-    """Source of ``forward(data)`` and ``backward(values, grads)`` for ``graph``.
-
-    Node ``i`` (its position in forward order) keeps its value in ``v<i>``
-    when backward needs it (or it is a leaf, the root or shown), and a leaf
-    its gradient in ``g<i>``; other values live in reused registers ``t<k>``,
-    other gradients in ``u<k>``. ``forward`` returns the root's value, the
-    values backward needs and those of the shown nodes; ``backward`` the
-    leaves' new gradients. Returns the source and the positions of the values
-    ``forward`` hands on to ``backward``.
-    """
-    ops, parents, interior, root = graph.ops, graph.parents, graph.interior, graph.root
-    rows = {op: k for k, op in enumerate(PRIMITIVES)}
-    templates = {op: _template(op) for op in set(ops) if op}
-
-    # Which values backward reads: the output and operands its templates name,
-    # and the output and operands of every rule that is called.
-    needed: dict[int, None] = {}  # ordered: first use in backward
-    fields_of = {op: _fields(rule) for op, rule in templates.items() if rule is not None}
-    for i in reversed(interior):
-        rule = templates[ops[i]]
-        if rule is None:
-            needed.update(dict.fromkeys([i, *parents[i]]))
-        else:
-            fields = fields_of[ops[i]]
-            named = [i] if "out" in fields else []
-            named += [parents[i][int(f)] for f in sorted(fields) if f.isdigit()]
-            needed.update(dict.fromkeys(named))
-    kept = set(needed) | set(graph.leaf_positions) | {root} | set(graph.shown)
-
-    # -- forward: one statement per node, or inline in its one user's expression ----
-    reads = {i: parents[i] for i in interior}
-    for i in graph.quotient:
-        a, b = parents[i]
-        reads[i] = [a, parents[b][0]]
-    forms = {}
-    for i in interior:
-        inline = PRIMITIVES[ops[i]].inline
-        if i in graph.quotient:
-            forms[i] = "{0} / {1}"
-        elif inline is not None:
-            forms[i] = inline
-        else:
-            forms[i] = f"F{rows[ops[i]]}({', '.join(f'{{{k}}}' for k in range(len(reads[i])))})"
-    readers = [0] * graph.n
-    reader = [0] * graph.n
-    for i in interior:
-        for p in reads[i]:
-            readers[p] += 1
-            reader[p] = i
-    inlined = [False] * graph.n
-    nesting = [0] * graph.n
-    for i in interior:
-        nesting[i] = max((nesting[p] + 1 for p in reads[i] if inlined[p]), default=0)
-        user = forms.get(reader[i], "")
-        inlined[i] = (ops[i] in ("+", "*") and readers[i] == 1 and i not in kept
-                      and nesting[i] < _MAX_NESTING
-                      and all(user.count(f"{{{k}}}") == 1 for k in range(2)))  # its user reads it once
-    host = {}  # the statement that evaluates each node
-    for i in reversed(interior):
-        host[i] = host[reader[i]] if inlined[i] else i
-    last_read: dict[int, int] = {}  # the last statement that reads each named value
-    for i in interior:
-        for p in reads[i]:
-            if not inlined[p]:
-                last_read[p] = max(last_read.get(p, 0), host[i])
-
-    name = {i: f"v{i}" for i in kept}
-    expression: dict[int, str] = {}
-    registers: dict[int, list[int]] = {}  # the named nodes an inline expression reads
-    lines = ["def forward(data):"]
-    lines += _unpack([name[i] for i in graph.leaf_positions], "data")
-    regs = _Registers("t")
-    for i in interior:
-        args, read = [], []
-        for p in reads[i]:
-            if inlined[p]:
-                args.append(f"({expression[p]})")
-                read += registers[p]
-            else:
-                args.append(name[p])
-                read.append(p)
-        source = forms[i].format(*args)
-        if inlined[i]:
-            expression[i], registers[i] = source, read
-            continue
-        for p in dict.fromkeys(read):
-            if last_read[p] == i and p not in kept:
-                regs.give(name[p])  # read for the last time here: free before the assignment
-        name[i] = f"v{i}" if i in kept else regs.take()
-        lines.append(f"    {name[i]} = {source}")
-    returned = "".join(f"v{i}, " for i in needed)
-    shown = "".join(f"v{i}, " for i in graph.shown)
-    lines.append(f"    return v{root}, ({returned}), ({shown})")
-
-    # -- backward: the same rule applications, in Value.backward's order ----------
-    lines.append("")
-    lines.append("def backward(values, grads):")
-    lines += _unpack([f"v{j}" for j in needed], "values")
-    lines += _unpack([f"g{i}" for i in graph.leaf_positions], "grads")
-    users = [0] * graph.n
-    for i in interior:
-        for p in parents[i]:
-            users[p] += 1
-    grad = {i: f"g{i}" for i in graph.leaf_positions}  # leaves accumulate onto their .grad
-    holders: dict[str, int] = {}  # register -> how many nodes hold their gradient in it
-    regs = _Registers("u")
-    guard = [None]  # the gradient that guards the if-block the lines end with, if any
-
-    def emit(line: str) -> None:
-        lines.append(f"    {line}")
-        guard[0] = None
-
-    def fresh(p: int) -> str:
-        grad[p] = r = regs.take()
-        holders[r] = 1
-        return r
-
-    if ops[root]:
-        emit(f"{fresh(root)} = 1.0")
-    else:
-        emit(f"g{root} += 1.0")
-    for i in reversed(interior):
-        g = grad.pop(i)
-        a = parents[i]
-        rule = templates[ops[i]]
-        if ops[i] == "+" and rule == ("{g}", "{g}"):
-            # "+" passes g on as it is, even a zero (as Value.backward does). A
-            # parent that only this node uses has g itself as its gradient: it
-            # shares the register. Otherwise the first parent may take g's
-            # register over, if no one shares it (an interior gradient is never
-            # -0.0, so 0.0 + g is g); the others get a copy.
-            for p in a:
-                if p not in grad and users[p] == 1:
-                    grad[p] = g
-                    holders[g] += 1
-            for p in dict.fromkeys(a):
-                if grad.get(p) == g and users[p] == 1:
-                    continue
-                if p in grad:
-                    emit(f"{grad[p]} += {g}")
-                elif holders[g] == 1:
-                    grad[p] = g
-                    holders[g] += 1
-                else:
-                    emit(f"{fresh(p)} = {g}")
-                if a.count(p) == 2:  # x + x
-                    emit(f"{grad[p]} += {g}")
-        else:
-            body: list[str] = []
-            if rule is not None:
-                values = {"g": g, "out": f"v{i}"}
-                contributions = [t.format(*[f"v{q}" for q in a], **values) for t in rule]
-            else:
-                contributions = [f"d{k}" for k in range(len(a))]
-                args = ", ".join(f"v{j}" for j in [i, *a])
-                body.append(f"({', '.join(contributions)},) = L{rows[ops[i]]}(lib, {g}, {args})")
-            for p, c in zip(a, contributions):
-                if p in grad:
-                    body.append(f"{grad[p]} += {c}")
-                elif users[p] == 1 and rule is not None:
-                    # Its whole gradient, in one line: Value.backward's 0.0, plus c
-                    # unless g is zero (0.0 + c is not c when c is -0.0).
-                    emit(f"{fresh(p)} = 0.0 + {c} if {g} else 0.0")
-                else:
-                    emit(f"{fresh(p)} = 0.0")
-                    body.append(f"{grad[p]} += {c}")
-            # Every row but "+" passes nothing on from a zero gradient (0 * inf is 0).
-            if body:
-                if guard[0] != g:
-                    emit(f"if {g}:")
-                    guard[0] = g
-                lines.extend(f"        {line}" for line in body)
-        holders[g] -= 1
-        if holders[g] == 0:
-            regs.give(g)
-    lines.append(f"    return ({''.join(f'g{i}, ' for i in graph.leaf_positions)})")
-    lines.append("")
-    return "\n".join(line for line in lines if line), list(needed)
-
-
-# -- the op-code representation, for large graphs -----------------------------------
-
-_ADD, _MUL, _DIV, _UNARY, _BINARY = range(5)
-
-
-class _OpCodes(_Graph):
-    """The graph as lists of op codes and positions, replayed by a loop (see the module docstring).
-
-    Values and gradients live in lists, leaves first, then the operations in
-    forward order; ``backward`` is ``Value.backward`` over those lists.
+    ``ops``: ``(id, row, forward_row, reads, args)`` per operation, in
+    forward order (``reads``: the ids the forward reads; ``args``: the
+    operands). An id not among the operations is *outside*: its value is
+    read from ``values[id]``, and its gradient, if it has a name in
+    ``grads``, is added into that variable; otherwise it gets a fresh one
+    (found in ``self.grad`` afterwards). ``kept``: operations whose values
+    must end up in their own variable (``{prefix}v{id}``), such as outputs.
+    ``seeds``: the incoming gradient of operations that get theirs from
+    outside (a root's). Used for the straight line and for one block's body.
     """
 
-    def __init__(self, order: list, keep: list) -> None:
-        super().__init__(order, keep)
-        ops, parents = self.ops, self.parents
-        position = [0] * self.n
-        for k, i in enumerate(self.leaf_positions + self.interior):
-            position[i] = k
-        forward, backward = [], []
-        for i in self.interior:
-            row = PRIMITIVES[ops[i]]
-            a, b = ([position[p] for p in parents[i]] + [0])[:2]
-            if ops[i] == "+":
-                forward.append((_ADD, None, a, b))
-                backward.append((_ADD, None, position[i], a, b))
-            elif ops[i] == "*":
-                c = position[parents[parents[i][1]][0]] if i in self.quotient else b
-                forward.append((_DIV if i in self.quotient else _MUL, None, a, c))
-                backward.append((_MUL, None, position[i], a, b))
+    def __init__(self, ops: list, values: dict, grads: dict, kept: set, seeds: dict, prefix: str) -> None:
+        self.ops, self.values, self.prefix = ops, values, prefix
+        self.inside = {op[0] for op in ops}
+        self.number = {op: k for k, op in enumerate(PRIMITIVES)}  # F3, L3: the table's functions by row
+        # Which values backward reads: the output and operands its templates name, and the
+        # output and operands of every rule that is called.
+        needed: dict = {}
+        for i, row, _, _, args in reversed(ops):
+            rule = _template(row)
+            if rule is None:
+                named = [i, *args]
             else:
-                kind = _UNARY if len(parents[i]) == 1 else _BINARY
-                forward.append((kind, row.forward, a, b))
-                backward.append((kind, row.vjp, position[i], a, b))
-        backward.reverse()
-        self.code, self.rules = forward, backward
-        nodes = order[::-1]
-        self.values = [nodes[i].data for i in self.leaf_positions + self.interior]
-        self.root_position = position[self.root]
-        self.shown_positions = [position[i] for i in self.shown]
+                fields = _fields(rule)
+                named = ([i] if "out" in fields else []) + [args[int(f)] for f in sorted(fields) if f.isdigit()]
+            needed.update(dict.fromkeys(j for j in named if j in self.inside))
+        self.needed = list(needed)
+        self.kept = set(needed) | set(kept)
+        self.name = {i: f"{prefix}v{i}" for i in self.kept}
+        self.grads, self.seeds = grads, seeds
+
+    def value(self, j) -> str:
+        """The variable holding ``j``'s value once the forward lines have run (``j`` kept, or outside)."""
+        if j not in self.inside:
+            return self.values[j]
+        return self.name[j] if j in self.kept else "_"  # (a value no template reads: never pasted)
+
+    def forward(self) -> list[str]:
+        """One statement per operation, or inline in its one user's expression; short-lived values
+        in reused registers."""
+        ops, kept = self.ops, self.kept
+        forms = {}
+        for i, _, frow, reads, _ in ops:
+            if frow.inline is not None:
+                forms[i] = frow.inline
+            else:
+                forms[i] = f"F{self.number[frow.op]}({', '.join(f'{{{k}}}' for k in range(len(reads)))})"
+        readers: dict = {}
+        reader: dict = {}
+        for i, _, _, reads, _ in ops:
+            for p in reads:
+                readers[p] = readers.get(p, 0) + 1
+                reader[p] = i
+        inlined, nesting = {}, {}
+        for i, row, _, reads, _ in ops:
+            nesting[i] = max((nesting[p] + 1 for p in reads if inlined.get(p)), default=0)
+            user = forms.get(reader.get(i), "")
+            inlined[i] = (row.op in ("+", "*") and readers.get(i) == 1 and i not in kept
+                          and nesting[i] < _MAX_NESTING
+                          and all(user.count(f"{{{k}}}") == 1 for k in range(2)))  # its user reads it once
+        host = {}  # the statement that evaluates each operation
+        for i, *_ in reversed(ops):
+            host[i] = host[reader[i]] if inlined[i] else i
+        last_read: dict = {}  # the last statement that reads each named value (ids grow in forward order)
+        for i, _, _, reads, _ in ops:
+            for p in reads:
+                if not inlined.get(p):
+                    last_read[p] = max(last_read.get(p, -1), host[i])
+        expression: dict = {}
+        registers: dict = {}  # the named operations an inline expression reads
+        lines = []
+        regs = _Registers(f"{self.prefix}t")
+        for i, _, _, reads, _ in ops:
+            args, read = [], []
+            for p in reads:
+                if inlined.get(p):
+                    args.append(f"({expression[p]})")
+                    read += registers[p]
+                else:
+                    args.append(self.name[p] if p in self.inside else self.values[p])
+                    read.append(p)
+            source = forms[i].format(*args)
+            if inlined[i]:
+                expression[i], registers[i] = source, read
+                continue
+            for p in dict.fromkeys(read):
+                if p in self.inside and p not in kept and last_read[p] == i:
+                    regs.give(self.name[p])  # read for the last time here: free before the assignment
+            if i not in kept:
+                self.name[i] = regs.take()
+            lines.append(f"{self.name[i]} = {source}")
+        return lines
+
+    def backward(self, phases: list[list] | None = None) -> list[list[str]]:
+        """The rules, in ``Value.backward``'s order: ``+`` hands its gradient on without copying it,
+        and the rules guarded by the same gradient share one ``if``.
+
+        ``phases``: the operations' ids in the order to process them, cut
+        where other code runs in between (a node comes after all its users);
+        by default all of them, from the last. Returns the lines of each phase.
+        """
+        by_id = {op[0]: op for op in self.ops}
+        if phases is None:
+            phases = [[op[0] for op in reversed(self.ops)]]
+        users: dict = {}
+        for _, _, _, _, args in self.ops:
+            for p in args:
+                users[p] = users.get(p, 0) + 1
+        self.grad = grad = dict(self.grads)
+        grad.update(self.seeds)
+        holders: dict = {name: 1 for name in self.seeds.values()}
+        regs = _Registers(f"{self.prefix}u")
+        lines: list[str] = []
+        cuts = []
+        guard = None  # the gradient that guards the if-block the lines end with, if any
+
+        def emit(line: str) -> None:
+            nonlocal guard
+            lines.append(line)
+            guard = None
+
+        def fresh(p) -> str:
+            grad[p] = r = regs.take()
+            holders[r] = 1
+            return r
+
+        for i, row, _, _, args in (by_id[i] if i is not None else (None,) * 5
+                                   for phase in phases for i in [*phase, None]):
+            if i is None:  # the end of a phase: other code runs here, no if-block spans it
+                cuts.append(len(lines))
+                guard = None
+                continue
+            g = grad.pop(i, None)
+            if g is None:  # nothing arrives here: no contribution to hand on
+                continue
+            rule = _template(row)
+            if row.op == "+" and rule == ("{g}", "{g}"):
+                # "+" passes g on as it is (a zero too: see autograd.lower). A parent that only
+                # this node uses has g itself as its gradient: it shares the variable. Otherwise
+                # the first parent may take g's register over, if no one shares it (an interior
+                # gradient is never -0.0, so 0.0 + g is g); the others get a copy.
+                for p in args:
+                    if p not in grad and users[p] == 1 and p not in self.grads:
+                        grad[p] = g
+                        holders[g] = holders.get(g, 0) + 1
+                for p in dict.fromkeys(args):
+                    if grad.get(p) == g and users[p] == 1 and p not in self.grads:
+                        continue
+                    if p in grad:
+                        emit(f"{grad[p]} += {g}")
+                    elif holders.get(g) == 1 and g.startswith(regs.prefix):
+                        grad[p] = g
+                        holders[g] += 1
+                    else:
+                        emit(f"{fresh(p)} = {g}")
+                    if args.count(p) == 2:  # x + x
+                        emit(f"{grad[p]} += {g}")
+            else:
+                body: list[str] = []
+                if rule is not None:
+                    contributions = [t.format(*[self.value(q) for q in args], g=g, out=self.value(i))
+                                     for t in rule]
+                else:
+                    contributions = [f"{self.prefix}d{k}" for k in range(len(args))]
+                    operands = ", ".join(self.value(j) for j in [i, *args])
+                    body.append(f"({', '.join(contributions)},) = L{self.number[row.op]}(lib, {g}, {operands})")
+                for p, c in zip(args, contributions):
+                    if p in grad:
+                        body.append(f"{grad[p]} += {c}")
+                    elif users[p] == 1 and rule is not None:
+                        # Its whole gradient, in one line: Value.backward's 0.0, plus c
+                        # unless g is zero (0.0 + c is not c when c is -0.0).
+                        emit(f"{fresh(p)} = 0.0 + {c} if {g} else 0.0")
+                    else:
+                        emit(f"{fresh(p)} = 0.0")
+                        body.append(f"{grad[p]} += {c}")
+                # The zero rule: a zero gradient passes nothing on (0 * inf is 0 here).
+                if body:
+                    if guard != g:
+                        emit(f"if {g}:")
+                        guard = g
+                    lines.extend(f"    {line}" for line in body)
+            holders[g] = holders.get(g, 1) - 1
+            if holders[g] == 0:
+                regs.give(g)
+        return [lines[a:b] for a, b in zip([0, *cuts], cuts)]
+
+
+# -- the compiled replay ----------------------------------------------------------------------
+
+
+class _Code:
+    """Compiled tape code, shared by the live tapes of one graph shape."""
+
+    __slots__ = ("code", "__weakref__")
+
+    def __init__(self, source: str) -> None:
+        self.code = compile(source, "<autograd.tape>", "exec")
+
+
+# Graphs of the same shape (the equal-sized batches of one model) generate the
+# same source, since no number from the graph is pasted into it: they share one
+# compile. Weakly: the code dies with the last tape that uses it.
+_live_code: WeakValueDictionary[str, _Code] = WeakValueDictionary()
+
+
+def _code(source: str) -> _Code:
+    code = _live_code.get(source)
+    if code is None:
+        code = _live_code[source] = _Code(source)
+    return code
+
+
+def _unpack(names: list[str], source: str, indent: str = "    ") -> list[str]:
+    """``(a, b, ...,) = source[...]``, a thousand names a statement."""
+    return [f"{indent}({', '.join(names[k:k + _UNPACK])},) = {source}[{k}:{k + len(names[k:k + _UNPACK])}]"
+            for k in range(0, len(names), _UNPACK)]
+
+
+def _pack(names: list[str], target: str, indent: str = "    ") -> list[str]:
+    """``target[...] = (a, b, ...,)``, a thousand names a statement."""
+    return [f"{indent}{target}[{k}:{k + len(names[k:k + _UNPACK])}] = ({', '.join(names[k:k + _UNPACK])},)"
+            for k in range(0, len(names), _UNPACK)]
+
+
+def _indented(lines: list[str], indent: str) -> list[str]:
+    return [indent + line for line in lines]
+
+
+class _Compiled(_Unready):
+    """The program as generated Python: each group's block compiled once and run in a loop over its
+    copies, the rest as straight-line code (see the module docstring and :class:`_Schedule`)."""
+
+    def __init__(self, program: Program, schedule: _Schedule) -> None:
+        self.program = program
+        self.kept = set(program.keep)
+        nodes, rows, frows, args, reads = (program.nodes, program.rows, program.forward_rows,
+                                           program.args, program.reads)
+        root = len(nodes) - 1
+        self.groups = groups = schedule.groups
+        for group in groups:
+            group.blocks.sort(key=lambda b: b.root)  # forward order
+        straight = sorted(schedule.before + schedule.after)
+        # The leaves: those the straight line reads or the copies share, then each group's own, copy by copy.
+        named = set()
+        for i in straight:
+            named.update(j for j in args[i] + reads[i] if rows[j] is None)
+        for group in groups:
+            named.update(p for p in group.shared if p is not None)
+        if rows[root] is None:
+            named.add(root)
+        named = sorted(named)
+        own = [[b.externals[s] for b in group.blocks for s in group.own] for group in groups]
+        self.leaves = tuple(nodes[i] for i in named + [p for ps in own for p in ps])
+        self.operations = sum(1 for row in rows if row is not None)
+        shown = list(dict.fromkeys(i for i in [root, *(program.position[x] for x in program.keep)]
+                                   if rows[i] is not None))
+        self.shown_nodes = tuple(nodes[i] for i in shown)
+        outputs = {b.root: f"o{b.root}" for group in groups for b in group.blocks}
+
+        values = {i: f"v{i}" for i in named}
+        values.update(outputs)
+        line = _Segment([(i, rows[i], frows[i], reads[i], args[i]) for i in straight], values,
+                        {i: f"g{i}" for i in named}, {root, *shown} & set(straight), {root: "gradient"}, "")
+        bodies = [self._body(k, group) for k, group in enumerate(groups)]
+
+        # forward(L): the loops, then the straight line; returns the root, what backward needs, the shown.
+        src = ["def forward(L):"] + _unpack([f"v{i}" for i in named], "L")
+        start = len(named)
+        for k, (group, body) in enumerate(zip(groups, bodies)):
+            width = len(group.own)
+            out = body.name[len(group.blocks[0].members) - 1]
+            src.append(f"    O{k} = []")
+            src.append(f"    S{k} = []")
+            if width:
+                own_names = ", ".join(f"x{k}_{s}" for s in group.own)
+                src.append(f"    for ({own_names},) in zip(*[iter(L[{start}:{start + width * len(group.blocks)}])]"
+                           f" * {width}):")
+            else:
+                src.append(f"    for _ in range({len(group.blocks)}):")
+            src += _indented(body.forward(), "        ")
+            src.append(f"        O{k}.append({out})")
+            src.append(f"        S{k}.append(({''.join(body.name[j] + ', ' for j in body.needed)}))")
+            src += _unpack([outputs[b.root] for b in group.blocks], f"O{k}")
+            start += width * len(group.blocks)
+        src += _indented(line.forward(), "    ")
+        saved = "".join(f"{line.name[j]}, " for j in line.needed)
+        loops = "".join(f"S{k}, O{k}, " for k in range(len(groups)))
+        shown_values = "".join(f"{line.value(i)}, " for i in shown)
+        src.append(f"    return {line.value(root) if rows[root] is not None else f'v{root}'}, "
+                   f"(({saved}), {loops}), ({shown_values})")
+
+        # backward(gradient, L, S, G): the straight line before the loops, the loops (copies in
+        # backward()'s order), the straight line after them; returns the leaves' new gradients G.
+        src += ["", "def backward(gradient, L, S, G):"]
+        src += _unpack([f"v{i}" for i in named], "L") + _unpack([f"g{i}" for i in named], "G")
+        src.append(f"    (({saved}), {loops}) = S")
+        if groups:
+            src += _unpack([outputs[b.root] for group in groups for b in group.blocks],
+                           "(" + " + ".join(f"O{k}" for k in range(len(groups))) + ")")
+        before, after = line.backward([sorted(schedule.before, reverse=True), sorted(schedule.after, reverse=True)])
+        src += _indented(before, "    ")
+        start = len(named)
+        for k, (group, body) in enumerate(zip(groups, bodies)):
+            width = len(group.own)
+            incoming = ", ".join(line.grad.get(b.root, "0.0") for b in group.blocks)
+            src.append(f"    GO{k} = [{incoming}]")
+            src.append(f"    for c in range({len(group.blocks) - 1}, -1, -1):")
+            src.append(f"        ({''.join(body.name[j] + ', ' for j in body.needed)}) = S{k}[c]")
+            src.append(f"        go{k} = GO{k}[c]")
+            if width:
+                xs = ", ".join(f"x{k}_{s}" for s in group.own)
+                gxs = ", ".join(f"gx{k}_{s}" for s in group.own)
+                src.append(f"        j = {start} + c * {width}")
+                src.append(f"        ({xs},) = L[j:j + {width}]")
+                src.append(f"        ({gxs},) = G[j:j + {width}]")
+            src += _indented(body.backward()[0], "        ")
+            if width:
+                src.append(f"        G[j:j + {width}] = ({gxs},)")
+            start += width * len(group.blocks)
+        src += _indented(after, "    ")
+        if rows[root] is None:
+            src.append(f"    g{root} += gradient")
+        src += _pack([f"g{i}" for i in named], "G")
+        src += ["    return G", ""]
+        source = "\n".join(src)
+
+        namespace: dict = {"__builtins__": {"zip": zip, "iter": iter, "range": range}, "lib": FLOATS}
+        for k, row in enumerate(PRIMITIVES.values()):
+            namespace[f"F{k}"] = row.forward
+            namespace[f"L{k}"] = row.vjp
+        namespace["F_"] = QUOTIENT.forward
+        # The code is generated from the graph's structure and our table only (see the module
+        # docstring), never from user text; it runs in a namespace that holds nothing but the
+        # table's functions and zip, iter and range.
+        self.source = source
+        self.code = _code(source)
+        exec(self.code.code, namespace)
+        # Popped, not read: a namespace holding its own functions would be a reference cycle,
+        # and the compiled code would wait for the cycle collector instead of dying with the tape.
+        self._forward = namespace.pop("forward")
+        self._backward = namespace.pop("backward")
+        self.L = [leaf.data for leaf in self.leaves]
+        self.S = self._saved_now(program, groups, line, bodies)
+
+    def _body(self, k: int, group: _Group) -> _Segment:
+        """The code of one copy of ``group``'s block, in local ids (the same for every copy)."""
+        program = self.program
+        rows, frows, args, reads = program.rows, program.forward_rows, program.args, program.reads
+        block = group.blocks[0]
+        local = {j: m for m, j in enumerate(block.members)}
+        slot = {p: -1 - s for s, p in enumerate(block.externals)}
+
+        def ref(j: int) -> int:
+            return local[j] if j in local else slot[j]
+
+        ops = [(local[j], rows[j], frows[j], tuple(map(ref, reads[j])), tuple(map(ref, args[j])))
+               for j in block.members]
+        values, grads = {}, {}
+        for s, p in enumerate(group.shared):
+            values[-1 - s] = f"v{p}" if p is not None else f"x{k}_{s}"
+            grads[-1 - s] = f"g{p}" if p is not None else f"gx{k}_{s}"
+        out = len(block.members) - 1
+        return _Segment(ops, values, grads, {out}, {out: f"go{k}"}, f"b{k}_")
+
+    def _saved_now(self, program, groups, line, bodies) -> tuple:
+        """What ``forward`` would hand ``backward``, from the values the graph holds now."""
+        nodes = program.nodes
+        saved = tuple(nodes[j].data for j in line.needed)
+        loops = []
+        for group, body in zip(groups, bodies):
+            loops.append([tuple(nodes[b.members[j]].data for j in body.needed) for b in group.blocks])
+            loops.append([nodes[b.root].data for b in group.blocks])
+        return (saved, *loops)
 
     def forward(self) -> float:
-        V = [leaf.data for leaf in self.leaves]
-        append = V.append
-        for kind, f, a, b in self.code:
-            if kind == _ADD:
-                append(V[a] + V[b])
-            elif kind == _MUL:
-                append(V[a] * V[b])
-            elif kind == _DIV:
-                append(V[a] / V[b])
-            elif kind == _UNARY:
-                append(f(V[a]))
-            else:
-                append(f(V[a], V[b]))
-        self.values = V
-        for node, k in zip(self.shown_nodes, self.shown_positions):
-            node.data = V[k]
-        return V[self.root_position]
+        self.ready = False
+        L = [leaf.data for leaf in self.leaves]
+        value, S, shown = self._forward(L)
+        self.L, self.S = L, S
+        for node, data in zip(self.shown_nodes, shown):
+            node.data = data
+        self.ready = True
+        return value
 
-    def backward(self) -> None:
-        V = self.values
-        G = [leaf.grad for leaf in self.leaves]
-        G += [0.0] * self.operations
-        if self.operations:
-            G[self.root_position] = 1.0
-        else:
-            G[self.root_position] += 1.0  # a leaf root: its own gradient, accumulated
-        for kind, rule, out, a, b in self.rules:
-            g = G[out]
-            # Value.backward, line for line: "+" passes a zero on, the others skip it.
-            if kind == _ADD:
-                G[a] += g
-                G[b] += g
-            elif g == 0.0:
-                continue
-            elif kind == _MUL:
-                G[a] += g * V[b]
-                G[b] += g * V[a]
-            elif kind == _UNARY:
-                (da,) = rule(FLOATS, g, V[out], V[a])
-                G[a] += da
-            else:
-                da, db = rule(FLOATS, g, V[out], V[a], V[b])
-                G[a] += da
-                G[b] += db
-        for leaf, g in zip(self.leaves, G):
-            leaf.grad = g
+    def backward(self, gradient: float = 1.0) -> None:
+        gradient = _gradient(gradient)
+        self._check_ready()
+        leaves = self.leaves
+        with gradients_lock:
+            G = self._backward(gradient, self.L, self.S, [leaf.grad for leaf in leaves])
+            for leaf, g in zip(leaves, G):
+                leaf.grad = g
+
+    def __repr__(self) -> str:
+        return f"Tape({self.operations} operations, {len(self.leaves)} leaves)"
