@@ -37,11 +37,10 @@ gives something not finite; the tape then asks the row's own float
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
 from functools import partial
 from types import SimpleNamespace
 
-from .engine import Value, gradients_lock, is_number
+from .engine import Value, gradients_lock
 from .lower import QUOTIENT, Program
 from .ops import PRIMITIVES, Primitive
 

@@ -29,7 +29,6 @@ Hand-written for speed, and nowhere else (``make bench``'s engine step,
 
 from __future__ import annotations
 
-import math
 import numbers
 import threading
 from collections.abc import Iterator, Sequence

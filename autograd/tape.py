@@ -304,7 +304,7 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
         size[i] = s + 1 if s < 1 << 40 else s
     for i in protected:
         users[i] += 1
-    for i, (q, reads) in enumerate(zip(program.quotients, program.reads)):
+    for q, reads in zip(program.quotients, program.reads):
         if q:  # x * (1/y) reads y as well: a block must not hide it
             users[reads[1]] += 1
     count: dict[int, int] = {}

@@ -32,10 +32,10 @@ import re
 from collections import namedtuple
 
 from .engine import Value, backpropagate
-from .lower import lower
-from .ops import FLOATS, PRIMITIVES
 from .files import PathLike, write_atomic
 from .graph import topological_order
+from .lower import lower
+from .ops import FLOATS, PRIMITIVES
 from .text import printable
 
 __all__ = ["Step", "Walkthrough", "backward_steps", "describe", "local_grads", "progress"]

@@ -19,7 +19,6 @@ from autograd.graph import topological_order
 
 from expressions import OPS, bits, random_program, replay, resolve
 
-
 REPRESENTATIONS = {
     # Blocks wherever a structure repeats, however small (the tests' graphs are small).
     "blocks": {"MIN_BLOCK": 1, "MIN_COPIES": 2},

@@ -27,8 +27,8 @@ import random
 import pytest
 
 from autograd import Value, grad
-from autograd.walk import local_grads
 from autograd.graph import topological_order
+from autograd.walk import local_grads
 
 from expressions import FALLBACK, OPS, random_program
 
