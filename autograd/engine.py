@@ -8,10 +8,9 @@ reference cycles, and a graph is freed by reference counting the moment its
 root is dropped.
 
 Everything here is derived from the table: the methods of the operations
-that are not operators (``exp``, ``relu``, ``max``, ...), the ``lib``
-namespace on ``Value`` s that makes ``grad(..., create_graph=True)`` work,
-and :data:`FUNCTIONS`, the functions the command line offers. Subtraction,
-negation, division and ``sqrt`` are composites: expressions of the
+that are not operators (``exp``, ``relu``, ``max``, ...) and the ``lib``
+namespace on ``Value`` s that makes ``grad(..., create_graph=True)`` work.
+Subtraction, negation and division are composites: expressions of the
 primitives, so only primitives need derivatives and a drawn graph shows the
 textbook gates.
 
@@ -194,10 +193,6 @@ class Value:
         if other is None:
             return NotImplemented
         return self.reciprocal() if other.data == 1.0 else _quotient(other, self)
-
-    def sqrt(self) -> Value:
-        """The square root, ``self ** 0.5`` (one ``**`` node); slope +inf at 0."""
-        return self**0.5
 
     # -- backpropagation ---------------------------------------------------
     def backward(self, gradient: Number = 1.0) -> None:
@@ -404,26 +399,20 @@ class _Values:
         return a.exp() - 1.0
 
     @staticmethod
-    def power_or_inf(a: Value, b: Value) -> Value:
+    def power_or_inf(a: Value, b) -> Value:
         try:
             return a**b
-        except OverflowError:  # the slope is ±inf there, as on floats: a constant
-            return _constant(FLOATS.power_or_inf(a.data, b.data))
+        except (OverflowError, ZeroDivisionError):
+            # ±inf there, as on floats, and still a ** node of a and b, so its own
+            # slope is the limit's too (sqrt's second derivative at 0 is -inf).
+            a, b = _operand(a), _operand(b)
+            return _node("**", FLOATS.power_or_inf(a.data, b.data), a, b)
 
 
 VALUES = _Values()
 """The ``lib`` namespace on ``Value`` s (see :mod:`autograd.ops`)."""
 for _row in PRIMITIVES.values():
     setattr(_Values, _row.name, staticmethod(lambda *operands, row=_row: _apply(row, *operands)))
-
-
-COMPOSITES = ("sqrt",)
-"""The methods built from primitives rather than declared as rows."""
-
-FUNCTIONS = {name: getattr(Value, name) for name in
-             [row.name for row in PRIMITIVES.values() if row.op not in OPERATORS] + list(COMPOSITES)}
-"""The functions of one or two Values, by name: every method of the table, and the composites
-(the command line's list)."""
 
 
 def no_grad() -> AbstractContextManager[None]:

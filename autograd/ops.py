@@ -18,8 +18,8 @@ A row (:class:`Primitive`) says everything about an operation:
 
 A rule is written once, against ``lib``: the operations of the table by
 name (``lib.exp``, ``lib.cos``, ...), ``lib.where(condition, x, y)``,
-``lib.expm1`` and ``lib.power_or_inf`` (``**`` whose overflow is ±inf, the
-slope PyTorch gives), and arithmetic and comparisons on its arguments. :data:`FLOATS` (here) makes
+``lib.expm1`` and ``lib.power_or_inf`` (``**`` whose overflow or pole is
+±inf, the limit, the slope PyTorch gives), and arithmetic and comparisons on its arguments. :data:`FLOATS` (here) makes
 those plain floats; the engine's ``VALUES`` builds graph nodes instead, so
 the same line gives first derivatives on floats and, under
 ``grad(..., create_graph=True)``, a graph that can be differentiated again.
@@ -110,12 +110,19 @@ def power(a: float, b: float) -> float:
     """``a ** b``, real-valued and exactly float ``**``'s result, or a clear error."""
     if a == 0.0 and b < 0.0:
         raise ZeroDivisionError(f"{a!r} ** {b!r} is undefined (division by zero)")
-    if a < 0.0 and not (b.is_integer() or abs(b) == math.inf):
+    if -math.inf < a < 0.0 and not (b.is_integer() or abs(b) == math.inf):
         raise ValueError(f"{a!r} ** {b!r} is not a real number (negative base, non-integer exponent)")
     try:
         return a**b
     except OverflowError:
         raise OverflowError(f"{a!r} ** {b!r} overflows a float") from None
+
+
+def sqrt(a: float) -> float:
+    """The square root, exactly ``math.sqrt``'s; ``ValueError`` naming ``a`` when it is < 0."""
+    if a < 0.0:  # (-0.0 is not: its root is -0.0, and nan passes through)
+        raise ValueError(f"sqrt is defined only for numbers >= 0, got {a!r}")
+    return math.sqrt(a)
 
 
 def maximum(a: float, b: float) -> float:
@@ -178,13 +185,12 @@ def _is_zero(x) -> bool:
 def _power_vjp(lib, g, out, a, b):
     # d/da = b a^(b-1), d/db = a^b log a, with PyTorch's values where the
     # formulas fail: a^0 is the constant 1 (no gradient to a, even at a = 0);
-    # at a = 0 the slope is +inf for 0 < b < 1 (sqrt's: 0^(b-1) would divide
-    # by zero), and the exponent gets 0 (b >= 0 there: a negative b raised in
-    # forward); a negative base (an integer b) has no real log: nan.
+    # at a = 0 the slope of 0 < b < 1 is +inf, the limit (power_or_inf's pole,
+    # whose own slope is -inf, so second derivatives are the limits too), and
+    # the exponent gets 0 (b >= 0 there: a negative b raised in forward); a
+    # negative base (an integer b) has no real log: nan.
     if _is_zero(b):
         da = 0.0
-    elif b < 1.0 and _is_zero(a):
-        da = g * math.inf
     else:
         da = g * (b * lib.power_or_inf(a, b - 1.0))
     if a > 0.0:
@@ -194,6 +200,15 @@ def _power_vjp(lib, g, out, a, b):
     else:
         db = g * math.nan
     return (da, db)
+
+
+def _sqrt_vjp(lib, g, out, a):
+    # 1 / (2 sqrt(a)), as PyTorch computes it (g / (out + out)); at 0 the slope
+    # is +inf, the limit from the right (-0.0 is the zero it equals), and the
+    # pole's own slope is -inf: a ** -0.5 through power_or_inf.
+    if _is_zero(out):
+        return (g * (0.5 * lib.power_or_inf(a, -0.5)),)
+    return (g / (out + out),)
 
 
 def _max_vjp(lib, g, out, a, b):
@@ -242,6 +257,10 @@ def _power_vjp_batched(lib, g, out, a, b):
     return (da, db)
 
 
+def _sqrt_vjp_batched(lib, g, out, a):
+    return (lib.where(out == 0.0, g * math.inf, g / (out + out)),)
+
+
 def _max_vjp_batched(lib, g, out, a, b):
     # _max_vjp's branches: the larger takes g, a tie splits it, unordered (nan) both get it.
     where = lib.where
@@ -279,6 +298,9 @@ PRIMITIVES: dict[str, Primitive] = {
         Primitive("**", "power", 2, power, _power_vjp,
                   "self ** exponent: exactly float ``**``'s value; errors where it is not real.",
                   batched=Batched(lambda lib, a, b: lib.np.power(a, b), _power_vjp_batched)),
+        Primitive("sqrt", "sqrt", 1, sqrt, _sqrt_vjp,
+                  "The square root, exactly ``math.sqrt``'s. Raises ``ValueError`` below 0; slope +inf at 0.",
+                  batched=Batched(lambda lib, a: lib.np.sqrt(a), _sqrt_vjp_batched)),
         Primitive("max", "max", 2, maximum, _max_vjp,
                   "The larger of the two; a tie splits the gradient 0.5 / 0.5.",
                   batched=Batched(lambda lib, a, b: lib.np.maximum(a, b), _max_vjp_batched)),
@@ -309,7 +331,9 @@ PRIMITIVES: dict[str, Primitive] = {
                   "Cosine (radians). Raises ``ValueError`` at ±inf, where it has no value.",
                   batched=_numpy("cos")),
         Primitive("abs", "abs", 1, math.fabs,
-                  lambda lib, g, out, a: (lib.where(a > 0.0, g, lib.where(a < 0.0, -g, 0.0)),),
+                  # g times the sign of a (0 at 0 and for nan), a product as PyTorch's: a nan or
+                  # infinite g still gives nan at 0
+                  lambda lib, g, out, a: (g * lib.where(a > 0.0, 1.0, lib.where(a < 0.0, -1.0, 0.0)),),
                   "|self|, with gradient 0 at 0 (and for nan), as PyTorch's sign.",
                   batched=_numpy("abs")),
         Primitive("tanh", "tanh", 1, math.tanh, lambda lib, g, out, a: (g * (1.0 - out * out),),
@@ -330,13 +354,14 @@ def where(condition, x, y):
 
 
 def _power_or_inf(a: float, b: float) -> float:
-    # A rule's a ** (b - 1) may overflow where the user's a ** b did not: the
-    # slope is then ±inf, as in PyTorch, not an error.
+    # A rule's a ** (b - 1) may overflow, or meet a pole (0 ** -0.5), where the
+    # user's a ** b did not: the slope is then ±inf, the limit, as in PyTorch,
+    # not an error (an odd power keeps the sign of its base, a zero's too).
     try:
         return power(a, b)
-    except OverflowError:
+    except (OverflowError, ZeroDivisionError):
         odd = b.is_integer() and b % 2.0 == 1.0
-        return -math.inf if a < 0.0 and odd else math.inf
+        return math.copysign(math.inf, a) if odd else math.inf
 
 
 class _Floats:

@@ -76,6 +76,7 @@ TEST_ROWS: dict[str, TestRow] = {
                      (1e300, 0.5), (1.0, 1e300)),
         valid=lambda a, b: a > 0.05 and abs(b) < 3,
     ),
+    "sqrt": TestRow(lambda t, a: t.sqrt(a), samples=((0.7,), (2.5,)), valid=lambda a: a > 0.05),
     "max": TestRow(
         lambda t, a, b: t.maximum(a, b),
         samples=((1.0, 2.0), (3.0, -1.0)),

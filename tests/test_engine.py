@@ -613,3 +613,52 @@ def test_backward_takes_a_starting_gradient():
     assert a.grad == 0.0
     with pytest.raises(TypeError, match="str"):
         (x * y).backward(gradient="1")
+
+
+# -- subclasses of Value are operands like Value (issue 21 item 9) ----------------------------
+
+
+class _Scalar(Value):
+    """A minitorch-style adapter: a subclass of Value with something of its own."""
+
+    __slots__ = ("note",)
+
+
+_SUBCLASS_EXPRESSIONS = {
+    "1 + s": lambda s, a: 1 + s, "s + 1": lambda s, a: s + 1, "a + s": lambda s, a: a + s,
+    "s * a": lambda s, a: s * a, "2.0 * s": lambda s, a: 2.0 * s, "s - a": lambda s, a: s - a,
+    "a - s": lambda s, a: a - s, "1 - s": lambda s, a: 1 - s, "s / a": lambda s, a: s / a,
+    "a / s": lambda s, a: a / s, "1 / s": lambda s, a: 1 / s, "s ** 2": lambda s, a: s**2,
+    "2 ** s": lambda s, a: 2**s, "a ** s": lambda s, a: a**s, "-s": lambda s, a: -s,
+    "a.max(s)": lambda s, a: a.max(s), "s < a": lambda s, a: s < a,
+}
+
+
+@pytest.mark.parametrize("name", list(_SUBCLASS_EXPRESSIONS))
+def test_a_subclass_is_an_operand_like_value(name):
+    build = _SUBCLASS_EXPRESSIONS[name]
+    s, a = _Scalar(3.0), Value(2.0)
+    ts, ta = Value(3.0), Value(2.0)
+    out, twin = build(s, a), build(ts, ta)
+    if isinstance(twin, bool):
+        assert out is twin
+        return
+    assert out.data == twin.data
+    out.backward()
+    twin.backward()
+    assert (s.grad, a.grad) == (ts.grad, ta.grad)
+
+
+_REFUSED = {
+    "s + 'x'": lambda s, v: s + "x", "'x' * s": lambda s, v: "x" * s, "[1] + s": lambda s, v: [1] + s,
+    "s ** 'x'": lambda s, v: s ** "x", "None - s": lambda s, v: None - s, "s * {}": lambda s, v: s * {},
+    "v < 'x'": lambda s, v: v < "x", "s / b'1'": lambda s, v: s / b"1",
+}
+
+
+@pytest.mark.parametrize("name", list(_REFUSED))
+def test_other_operands_give_the_usual_type_error_not_a_recursion(name):
+    """``1 + Sub()`` once recursed forever through ``__radd__``; anything but a number or a Value
+    is Python's plain TypeError."""
+    with pytest.raises(TypeError):
+        _REFUSED[name](_Scalar(1.5), Value(1.5))

@@ -110,3 +110,27 @@ def test_create_graph_gives_an_overflowing_slope_as_inf_like_floats():
     x = Value(1e-10)
     assert grad(x**-30.0, [x]) == [-math.inf]
     assert grad(x**-30.0, [x], create_graph=True)[0].data == -math.inf
+
+
+def test_the_mixed_second_derivative_of_leaky_relu_at_zero_is_the_derivative_of_the_first(torch):
+    """Issue 21 item 10: f = |leaky_relu(x, a)| - leaky_relu(x, a) at x = 0. Its first derivative
+    there is -a (the slope at 0 is a, as PyTorch's; abs' is 0 at 0), so d/da of it is -1, which
+    central differences of our own first derivative confirm; PyTorch's prelu says 0, because its
+    second derivative takes x = 0 as positive (``self >= 0``) where its first takes it as negative."""
+
+    def first(alpha: float) -> float:
+        x, a = Value(0.0), Value(alpha)
+        lr = x.leaky_relu(a)
+        return grad(abs(lr) - lr, [x])[0]
+
+    x, a = Value(0.0), Value(0.3)
+    lr = x.leaky_relu(a)
+    (dx,) = grad(abs(lr) - lr, [x], create_graph=True)
+    assert dx.data == -0.3 == first(0.3)
+    mixed = grad(dx, [a])[0]
+    assert mixed == -1.0 == pytest.approx((first(0.3 + 1e-6) - first(0.3 - 1e-6)) / 2e-6)
+    tx = torch.tensor(0.0, requires_grad=True)
+    ta = torch.tensor(0.3, requires_grad=True)
+    tl = torch.nn.functional.prelu(tx.reshape(1), ta.reshape(1)).reshape(())
+    (tdx,) = torch.autograd.grad(tl.abs() - tl, tx, create_graph=True)
+    assert tdx.item() == -0.3 and torch.autograd.grad(tdx, ta)[0].item() == 0.0  # PyTorch's inconsistency

@@ -14,6 +14,12 @@ for the deliberate differences the README lists:
   whose local gradients is not finite;
 * ``x * (1/y)`` is valued as ``x / y``, and ``(-0.0) ** 0.5`` is +0.0
   (float ``**``'s value, with slope +inf): the PyTorch side mirrors both;
+* ``leaky_relu(x, alpha)`` at exactly x = 0 with a ``Value`` alpha: PyTorch's
+  ``prelu`` takes 0 as negative in its first derivative (slope alpha) but as
+  positive in its second (``self >= 0`` in ``_prelu_kernel_backward``'s
+  derivative), so its mixed second derivative there is 0 where the
+  derivative of its own first derivative, ours, is 1. The PyTorch side there
+  is ``where(x > 0, x, alpha * x)``, whose two derivatives agree;
 * where PyTorch's second derivative is nan because one of its masked rules
   (``torch.where``) leaks the nan of the branch not taken, ours is the
   derivative of the branch taken: those are not compared;
@@ -78,6 +84,9 @@ def _theirs(torch, op, node, ta, tb, tensor_of):
         return tensor(node.parents[0]) / tensor(node.parents[1].parents[0])
     if node.op == "**" and node.parents[1].data == 0.5:  # (-0.0) ** 0.5 is +0.0 (float **)
         return (tensor(node.parents[0]) + 0.0) ** tensor(node.parents[1])
+    if node.op == "leaky_relu" and node.parents[0].data == 0.0:  # prelu's >= at 0 (see the docstring)
+        x, alpha = tensor(node.parents[0]), tensor(node.parents[1])
+        return torch.where(x > 0, x, alpha * x)
     return op.torch(torch, ta, tb)
 
 
