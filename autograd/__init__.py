@@ -8,8 +8,9 @@
 (-12.0, -4.0, -4.0, 3.0)
 
 ``backward_steps`` gives the backward pass as data, one ``Step`` per gate,
-and ``walkthrough`` plays it in an HTML page. ``draw_graph`` (and a
-walkthrough) need the ``graphviz`` package, which is imported only when it is
+and ``walkthrough`` plays it in an HTML page. ``audit`` checks a
+graph built by someone else's engine (a learner's micrograd), node by node.
+``draw_graph`` (and a walkthrough) need the ``graphviz`` package, which is imported only when it is
 first used, so ``import autograd`` stays fast.
 """
 
@@ -18,7 +19,7 @@ from .engine import Value, grad, is_number, no_grad
 from .walk import Step, backward_steps
 
 __all__ = ["Value", "grad", "no_grad", "gradcheck", "is_number", "draw_graph", "Tape", "backward_steps", "Step",
-           "walkthrough"]
+           "walkthrough", "audit"]
 
 
 def __getattr__(name: str):
@@ -27,6 +28,12 @@ def __getattr__(name: str):
         from . import viz
 
         return getattr(viz, name)
+    if name == "audit":
+        from .audit import audit
+
+        # Importing the submodule bound its name here to the module: the function takes it back.
+        globals()["audit"] = audit
+        return audit
     if name == "Tape":
         from .tape import Tape
 
