@@ -525,16 +525,22 @@ class Audit:
         return "seed", None, f"the root's gradient {said}: backward must start with root.grad = 1"
 
     def _stored_local(self, i: int, uses: list) -> tuple | None:
-        """microgpt style: a user stored a wrong local gradient for it."""
+        """microgpt style: a user stored a wrong local gradient for it (the one that changed most)."""
+        worst, size = None, 0.0
         for u, k in uses:
             theirs = self._read[u].stored[k] if self._read[u].stored is not None else None
             if theirs is not None and not agrees(theirs, self._local(u)[k]):
-                self._at_fault.add(u)
-                self._explained.add((u, k))
-                gate = self._readings[u].gate.name
-                return "local gradient", gate, (f"{self._name(u)} (a {gate}) stores the local gradient "
-                                                f"{_show(theirs)} for {self._title(i)}; it is {_show(self._local(u)[k])}")
-        return None
+                change = abs(self._expected[u] * (theirs - self._local(u)[k]))
+                if change > size or change != change:
+                    worst, size = (u, k, theirs), change
+        if worst is None:
+            return None
+        u, k, theirs = worst
+        self._at_fault.add(u)
+        self._explained.add((u, k))
+        gate = self._readings[u].gate.name
+        return "local gradient", gate, (f"{self._name(u)} (a {gate}) stores the local gradient "
+                                        f"{_show(theirs)} for {self._title(i)}; it is {_show(self._local(u)[k])}")
 
     def _assigned(self, i: int, uses: list) -> tuple | None:
         """Used several times, it holds some of the contributions only: ``=`` where ``+=`` belongs."""
@@ -554,7 +560,12 @@ class Audit:
         return None
 
     def _out_of_order(self, i: int, uses: list) -> tuple | None:
-        """A user passed its gradient on before all of it had arrived: backward out of topological order."""
+        """A user passed its gradient on before all of it had arrived: backward out of topological order.
+
+        Where nothing at all had arrived (the node got nothing from that user), its gate's
+        rule may as well give 0, or its backward never run: that is the order only where a
+        gate of the same name is seen passing gradients right (else see ``_rule``).
+        """
         expected, actual = self._expected[i], self._read[i].grad
         for u, k in uses:
             arrived = [self._contribution(v, m) for v, m in self._users[u]]
@@ -564,7 +575,7 @@ class Audit:
                 if agrees(partial, self._expected[u]) or not agrees(actual, rest + partial * self._local(u)[k]):
                     continue
                 if not subset and self.style != "microgpt" and self._readings[u].gate.name not in self._rules_right:
-                    break  # nothing arrived: as likely the gate's rule (see _rule)
+                    break
                 return "order", None, (f"{self._name(u)} passed its gradient on to {self._title(i)} when "
                                        f"{_show(partial)} of its {_show(self._expected[u])} had arrived: backward "
                                        f"must visit the nodes in topological order, each after all of its users")
@@ -578,17 +589,23 @@ class Audit:
                                           f"they multiply, but its grad is not what they add up to")
         gates = {self._readings[u].gate.name for u, _ in uses}
         suspects = gates - self._rules_right or gates
+        maybe = ("; or a node passed its gradient on too early or more than once (backward out of "
+                 "topological order)")
         if len(suspects) > 1:
-            return "rule", None, f"the rule of one of `{'`, `'.join(sorted(suspects))}` is wrong"
+            return "rule", None, f"the rule of one of `{'`, `'.join(sorted(suspects))}` is wrong{maybe}"
         (gate,) = suspects
-        why = f"the rule of `{gate}` is wrong"
         users = [(u, k) for u, k in uses if self._readings[u].gate.name == gate]
         self._at_fault.update(u for u, _ in users)
         u, k = users[0]
-        if len(uses) == 1 and self._read[u].grad != 0.0:
-            why += (f": {self._name(u)} passes {name} the local gradient {_show(self._read[i].grad / self._read[u].grad)}"
-                    f", where d({self._name(u)})/d({name}) is {_show(self._local(u)[k])}")
-        return "rule", gate, why
+        if len(uses) > 1 or self._read[u].grad == 0.0:
+            return "rule", gate, f"the rule of `{gate}` is wrong{maybe}"
+        passed, true = self._read[i].grad / self._read[u].grad, self._local(u)[k]
+        if passed == 0.0:  # nothing arrived from it
+            return "rule", gate, (f"{self._name(u)} passed nothing to {name}: the backward of `{gate}` gives 0 or "
+                                  f"never runs, or ran before its gradient arrived (backward out of topological "
+                                  f"order); d({self._name(u)})/d({name}) is {_show(true)}")
+        return "rule", gate, (f"the rule of `{gate}` is wrong: {self._name(u)} passes {name} the local gradient "
+                              f"{_show(passed)}, where d({self._name(u)})/d({name}) is {_show(true)}")
 
     @property
     def _rules_right(self) -> set[str]:
