@@ -51,7 +51,10 @@ def micrograd_style(bug: str | None = None, prev=set):
         node.grad = amount if bug == "assign" else node.grad + amount
 
     class Value:
+        made = []  # every node, in the order made: two engines running one expression pair up
+
         def __init__(self, data, _children=(), _op="", label=""):
+            Value.made.append(self)
             self.data = data
             self.grad = 0.0
             self._backward = lambda: None
@@ -146,8 +149,10 @@ def microgpt_style(bug: str | None = None):
 
     class Value:
         __slots__ = ("data", "grad", "_children", "_local_grads")
+        made = []  # every node, in the order made: two engines running one expression pair up
 
         def __init__(self, data, children=(), local_grads=()):
+            Value.made.append(self)
             self.data = data
             self.grad = 0
             self._children = children
