@@ -25,6 +25,8 @@ import gc
 import math
 import operator
 import re
+import sys
+import types
 from collections.abc import Callable, Iterator, Mapping
 from itertools import combinations
 from typing import Any, NamedTuple
@@ -763,3 +765,18 @@ def _count(n: int, thing: str) -> str:
 def _show(x: float) -> str:
     """A number as the text shows it: up to 6 significant digits, ``-0.0`` as ``0``."""
     return "0" if x == 0.0 else f"{x:.6g}"
+
+
+class _Module(types.ModuleType):
+    """This module, callable as ``audit``.
+
+    ``autograd.audit`` is the function; but importing this module by its name first (``from
+    autograd.audit import Audit``) binds ``autograd.audit`` to the module, as Python binds every
+    submodule to its package. Callable, the module still does what ``autograd.audit(root)`` says.
+    """
+
+    def __call__(self, root: Any) -> Audit:
+        return audit(root)
+
+
+sys.modules[__name__].__class__ = _Module

@@ -408,6 +408,17 @@ def test_what_audit_takes():
         audit(Broken())
 
 
+def test_autograd_audit_is_callable_whichever_is_imported_first():
+    import subprocess
+    import sys
+
+    code = ("from autograd.audit import Audit; import autograd; from autograd import Value; "
+            "x = Value(2.0); y = x * x; y.backward(); assert isinstance(autograd.audit(y), Audit); "
+            "from autograd import audit; assert audit(y).ok; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout == "ok\n", result.stderr
+
+
 def test_import_autograd_stays_light_and_audit_is_lazy():
     import subprocess
     import sys
