@@ -585,6 +585,21 @@ class Audit:
 
     def _rule(self, i: int, uses: list) -> tuple:
         """A gate's local-gradient rule (micrograd style), or the accumulation (microgpt style)."""
+        fault, gate, why = self._rule_or_accumulation(i, uses)
+        if self._stale():
+            why += "; or the grads were not zeroed after an earlier backward (each pass adds to them)"
+        return fault, gate, why
+
+    def _stale(self) -> bool:
+        """Whether the wrong gradients look left over from earlier passes: only leaves wrong, or
+        every first node holding a whole multiple (2, 3, ...) of its gradient."""
+        if all(not self._read[j].children for j in self._wrong):
+            return True
+        ratios = [self._read[j].grad / self._expected[j] if self._expected[j] else 0.0 for j in self._first]
+        return all(r >= 1.5 and agrees(self._read[j].grad, round(r) * self._expected[j])
+                   for j, r in zip(self._first, ratios))
+
+    def _rule_or_accumulation(self, i: int, uses: list) -> tuple:
         name = self._title(i)
         if self.style == "microgpt":
             return "accumulation", None, (f"every local gradient into {name} is right, and so is every gradient "
@@ -646,7 +661,6 @@ class Audit:
                                      f"{'it' if len(lines) == 1 else 'them'} unchecked (neither right nor wrong):",
                                      *lines]))
         return "\n\n".join(parts)
-
 
     def __repr__(self) -> str:
         if self.ok:

@@ -279,6 +279,15 @@ def test_micrograd_0_1_0_itself_is_ok():
     report = audit(loss)
     assert report.wrong == [weight] and report.first == [weight]
 
+    a = MicrogradValue(2.0)
+    b = a * a
+    c = b * 3
+    c.backward()
+    c.backward()  # micrograd adds the second pass to the first, interior nodes too (36, not 24)
+    report = audit(c)
+    assert {id(n) for n in report.first} == {id(b), id(next(n for n in c._prev if n is not b))}
+    assert report.expected[a] == 12.0 and a.grad == 36.0 and "not zeroed" in str(report)
+
 
 def test_valuegrads_own_value_is_ok_and_checked():
     x, y = Value(0.5, "x"), Value(-2.0, "y")
