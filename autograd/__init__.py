@@ -8,8 +8,9 @@
 (-12.0, -4.0, -4.0, 3.0)
 
 ``backward_steps`` gives the backward pass as data, one ``Step`` per gate,
-and ``walkthrough`` plays it in an HTML page. ``draw_graph`` (and a
-walkthrough) need the ``graphviz`` package, which is imported only when it is
+and ``walkthrough`` plays it in an HTML page. ``audit`` checks a
+graph built by someone else's engine (a learner's micrograd), node by node.
+``draw_graph`` (and a walkthrough) need the ``graphviz`` package, which is imported only when it is
 first used, so ``import autograd`` stays fast.
 """
 
@@ -18,15 +19,23 @@ from .engine import Value, grad, is_number, no_grad
 from .walk import Step, backward_steps
 
 __all__ = ["Value", "grad", "no_grad", "gradcheck", "is_number", "draw_graph", "Tape", "backward_steps", "Step",
-           "walkthrough"]
+           "walkthrough", "audit", "Audit"]
 
 
 def __getattr__(name: str):
-    # Lazy: importing graphviz (and the tape) only when asked for.
+    # Lazy: importing graphviz (and the tape, and audit) only when asked for.
     if name in ("draw_graph", "walkthrough"):
         from . import viz
 
         return getattr(viz, name)
+    if name in ("audit", "Audit"):
+        from importlib import import_module
+
+        module = import_module(".audit", __name__)
+
+        # Importing the submodule bound the name "audit" here to it: the function takes it back.
+        globals()["audit"] = module.audit
+        return getattr(module, name)
     if name == "Tape":
         from .tape import Tape
 

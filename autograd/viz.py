@@ -365,3 +365,58 @@ def _inline_svg(svg: bytes) -> str:
 
 
 _SVG_NS = "http://www.w3.org/2000/svg"
+
+
+# -- audit: someone else's graph, checked (autograd.audit) ------------------------------
+# This block draws the picture of ``Audit.draw()``; it reads only the plain rows that
+# ``Audit`` hands it (viz never imports audit).
+
+AUDIT_COLORS = {"right": "white", "wrong": "mistyrose", "first": "salmon", "unchecked": "lightgrey"}
+"""Fill colour of a node of an audited graph, by its verdict."""
+AUDIT_FAULT_COLOR = "orange"
+
+
+def draw_audit(rows: list[dict], rankdir: str = "LR", max_nodes: int = 2000) -> graphviz.Digraph:
+    """An audited graph (``autograd.audit(root).draw()``), from ``Audit``'s rows, root last.
+
+    One record per node of theirs: its label, data and grad; beside a wrong grad the
+    expected one. One small ellipse per operation, named as their graph names it (or as
+    audit recognised it: ``product``, ``**2``). Legend:
+
+    * white: the gradient is right; pink: wrong; red, with a thick dark-red outline:
+      wrong where the error enters (``Audit.first``), every user of it right;
+    * grey, dashed, ``unchecked``: the gradient depends on an operation audit could not
+      recognise; such an operation is dashed and ends in ``?``;
+    * an orange operation: the gate at fault (its rule, stored local gradient or `=`).
+    """
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    _check_max_nodes(max_nodes)
+    if len(rows) > max_nodes:
+        raise ValueError(f"the graph has {len(rows)} nodes, more than max_nodes={max_nodes}; "
+                         f"to draw it anyway, pass max_nodes={len(rows)} (or more) to draw")
+    dot = graphviz.Digraph(graph_attr={"rankdir": rankdir}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    row = "{%s}" if rankdir in ("LR", "RL") else "%s"
+    for i, node in enumerate(rows):
+        fields = [escape_label(node["label"])] if node["label"] else []
+        fields += [f"data {_number(node['data'])}", _grad_field(node["grad"])]
+        status = node["status"]
+        if status in ("wrong", "first"):
+            fields.append(f"expected {_number(node['expected'])}")
+        elif status == "unchecked":
+            fields.append("unchecked")
+        look = {"style": "filled,dashed" if status == "unchecked" else "filled", "fillcolor": AUDIT_COLORS[status]}
+        if status == "first":
+            look.update(color="darkred", penwidth="2.5")
+        dot.node(f"v{i}", graphviz.nohtml(row % "|".join(fields)), shape="record", **look)
+        if node["gate"] is None:
+            continue
+        gate = {"unrecognised": {"style": "dashed"}, "fault": {"style": "filled", "fillcolor": AUDIT_FAULT_COLOR},
+                "right": {}}[node["gate_status"]]
+        text = node["gate"] + ("?" if node["gate_status"] == "unrecognised" else "")
+        dot.node(f"op{i}", graphviz.nohtml(escape_label(text)), shape="ellipse", width="0", height="0",
+                 margin="0.05,0.03", **gate)
+        dot.edge(f"op{i}", f"v{i}")
+        for j in node["operands"]:
+            dot.edge(f"v{j}", f"op{i}")
+    return dot

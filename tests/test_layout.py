@@ -53,7 +53,8 @@ def test_the_core_imports_only_the_standard_library_and_each_other():
     assert GRAPH["ops"] == set() and GRAPH["graph"] == set()
     assert GRAPH["lower"] == {"ops", "graph"}
     assert GRAPH["engine"] == {"ops", "lower"}
-    for module in ("ops", "graph", "lower", "text", "engine", "tape", "walk", "check", "files", "__main__"):
+    for module in ("ops", "graph", "lower", "text", "engine", "tape", "walk", "check", "files", "audit",
+                   "__main__"):
         assert _third_party(PACKAGE / f"{module}.py") == set(), module
     assert _third_party(PACKAGE / "viz.py") == {"graphviz"}  # the only module that touches it
     assert _third_party(PACKAGE / "batched.py") == {"numpy"}  # the optional extra, there only
