@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
-from .lower import CONSTANT, QUOTIENT, lower, received
+from .lower import CONSTANT, QUOTIENT, divided, lower, received
 from .ops import FLOATS, PRIMITIVES, Primitive, where
 
 Number = int | float
@@ -244,7 +244,11 @@ def run_backward(root: Value, steps: list, gradient: float) -> None:
                 continue
             elif op == "*":
                 a.grad += g * b.data
-                b.grad += g * a.data
+                c = g * a.data
+                if c - c == 0.0:  # finite: the gate's own; else maybe a quotient's overflow (lower.divided)
+                    b.grad += c
+                else:
+                    _overflowing(node, g, c)
             elif b is None:
                 (da,) = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data)
                 a.grad += da
@@ -252,6 +256,20 @@ def run_backward(root: Value, steps: list, gradient: float) -> None:
                 da, db = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data, b.data)
                 a.grad += da
                 b.grad += db
+
+
+def _overflowing(node: Value, g: float, c: float) -> None:
+    """The rest of ``run_backward``'s ``*`` rule when ``g * a`` is not finite: :func:`autograd.lower.divided`."""
+    a, b = node._a, node._b
+    if b.op != "1/x":
+        b.grad += c
+        return
+    y = b._a
+    _, to_r, to_y = divided(FLOATS, g, a.data, b.data, node.data, y.data)
+    if to_y is None:
+        b.grad += to_r
+    else:
+        y.grad += to_y
 
 
 _new = object.__new__
@@ -493,17 +511,27 @@ def backpropagate(program, seed, lib, on_step=None) -> dict:
     primal = _data_of if floats else _itself
     zero = 0.0 if floats else _constant(0.0)
     grads = {program.root: seed}
+    def add(parent, c) -> None:
+        prior = grads.get(parent)
+        grads[parent] = (0.0 + c if floats else c) if prior is None else prior + c
+
     for node in program.steps:
         g = grads.get(node, zero)
         parents = node.parents
         given = received(PRIMITIVES[node.op], lib, g, primal(node), [primal(p) for p in parents])
+        if given is not None and node.op == "*" and parents[1].op == "1/x":  # the quotient rule
+            x, r = parents
+            y = r._a
+            _, _, to_y = divided(lib, g, primal(x), primal(r), primal(node), primal(y))
+            if to_y is not None:
+                given = (given[0], 0.0)
+                add(y, to_y)
         if on_step is not None:
             on_step(node, g, given)
         if given is None:
             continue
         for parent, c in zip(parents, given):
-            prior = grads.get(parent)
-            grads[parent] = (0.0 + c if floats else c) if prior is None else prior + c
+            add(parent, c)
     return grads
 
 

@@ -25,7 +25,11 @@ the rows and the two rules below are this module's, written once:
 * **the quotient** (:data:`QUOTIENT`): ``x / y`` is drawn as ``x * (1/y)``
   (the textbook's gates) but valued as float division, exactly rounded:
   ``49 * (1/49)`` is 0.9999999999999999 in floats, ``49 / 49`` is 1.0.
-  Its gradients are the gates' own (the ``*`` and ``1/x`` rows).
+  Its gradients are the gates' own (the ``*`` and ``1/x`` rows), but where
+  the ``1/x`` gate's share ``g·x`` overflows while ``g`` and ``x`` are
+  finite (x = 1e200, y = 1e60, g = 1e120): then ``y`` receives PyTorch's
+  gradient of a quotient, ``-(g·(q/y))``, directly, which is finite wherever
+  the true one is, and the gate nothing (:func:`divided`).
 
 The graph is walked with an explicit stack (``graph.topological_order``):
 depth is limited by memory only.
@@ -71,6 +75,19 @@ def received(row: Primitive, lib, g, out, operands) -> tuple | None:
             return None
         return tuple(c if math.isfinite(lib.value(c)) else 0.0 for c in row.vjp(lib, g, out, *operands))
     return row.vjp(lib, g, out, *operands)
+
+
+def divided(lib, g, x, r, q, y) -> tuple:
+    """What a quotient ``q = x * r``, ``r = 1/y``, hands on from gradient ``g``: the quotient rule.
+
+    ``(to x, to r, to y)``: the gates' own, ``(g·r, g·x, None)``, or where
+    ``g·x`` overflows while ``g`` and ``x`` are finite, ``(g·r, None,
+    -(g·(q/y)))``: ``y`` gets its share directly (see the module docstring).
+    """
+    to_r = g * x
+    if math.isfinite(lib.value(to_r)) or not (math.isfinite(lib.value(g)) and math.isfinite(lib.value(x))):
+        return g * r, to_r, None
+    return g * r, None, -(g * (q / y))
 
 
 def lower(root, inputs=(), keep=()) -> Program:

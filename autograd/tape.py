@@ -426,10 +426,11 @@ class _Schedule:
         # Every gradient must get its contributions in backward()'s order (from the root down):
         # from operations whose phases never go back.
         last: dict[int, int] = {}
+        quotients = self.program.quotients
         for i in range(n - 1, -1, -1):
             if rows[i] is None:
                 continue
-            for j in args[i]:
+            for j in args[i] + reads[i][1:] if quotients[i] else args[i]:  # (a quotient may write y)
                 if block_of[j] >= 0 and j not in roots:
                     continue  # inside a block: only its own copy writes it, in order
                 if phase[i] < last.get(j, 0) or (j in owner and owner[j] != block_of[i]):
@@ -557,9 +558,11 @@ class _Segment:
         # Which values backward reads: the output and operands its templates name, and the
         # output and operands of every rule that is called.
         needed: dict = {}
-        for i, row, _, _, args in reversed(ops):
+        for i, row, frow, reads, args in reversed(ops):
             rule = _template(row)
-            if rule is None:
+            if frow is QUOTIENT:  # lower.divided reads x, 1/y, the quotient and y
+                named = [i, *args, reads[1]]
+            elif rule is None:
                 named = [i, *args]
             else:
                 fields = _fields(rule)
@@ -644,8 +647,8 @@ class _Segment:
         if phases is None:
             phases = [[op[0] for op in reversed(self.ops)]]
         users: dict = {}
-        for _, _, _, _, args in self.ops:
-            for p in args:
+        for _, _, frow, reads, args in self.ops:
+            for p in args + reads[1:] if frow is QUOTIENT else args:  # (a quotient may write y too)
                 users[p] = users.get(p, 0) + 1
         self.grad = grad = dict(self.grads)
         grad.update(self.seeds)
@@ -665,8 +668,8 @@ class _Segment:
             holders[r] = 1
             return r
 
-        for i, row, _, _, args in (by_id[i] if i is not None else (None,) * 5
-                                   for phase in phases for i in [*phase, None]):
+        for i, row, frow, reads, args in (by_id[i] if i is not None else (None,) * 5
+                                          for phase in phases for i in [*phase, None]):
             if i is None:  # the end of a phase: other code runs here, no if-block spans it
                 cuts.append(len(lines))
                 guard = None
@@ -675,7 +678,22 @@ class _Segment:
             if g is None:  # nothing arrives here: no contribution to hand on
                 continue
             rule = _template(row)
-            if row.op == "+" and rule == ("{g}", "{g}"):
+            if frow is QUOTIENT:
+                # lower.divided: the gates' own, but where g * x overflows while g and x are
+                # finite, y gets -(g * (q / y)) directly and the 1/x gate nothing.
+                (x, r), y = args, reads[1]
+                for p in dict.fromkeys((x, r, y)):
+                    if p not in grad:
+                        emit(f"{fresh(p)} = 0.0")
+                vx, vr, vq, vy, t = self.value(x), self.value(r), self.value(i), self.value(y), f"{self.prefix}q"
+                if guard != g:
+                    emit(f"if {g}:")
+                    guard = g
+                lines.extend([f"    {grad[x]} += ({g} * {vr})", f"    {t} = {g} * {vx}",
+                              f"    if {t} - {t} == 0.0 or {g} - {g} != 0.0 or {vx} - {vx} != 0.0:",
+                              f"        {grad[r]} += {t}", "    else:",
+                              f"        {grad[y]} += -({g} * ({vq} / {vy}))"])
+            elif row.op == "+" and rule == ("{g}", "{g}"):
                 # "+" passes g on as it is (a zero too: see autograd.lower). A parent that only
                 # this node uses has g itself as its gradient: it shares the variable. Otherwise
                 # the first parent may take g's register over, if no one shares it (an interior

@@ -91,6 +91,9 @@ COMPOSITES = {
             [(1e-200, 1e-200), (1e-300, 1e-160), (1.0, 1e-310), (49.0, 49.0), (1.0, 3.0), (0.0, 2.0)]),
     "x/x": (lambda x: x / x, lambda t, x: x / x, [(1e-200,), (1e-310,), (49.0,), (-3.0,)]),
     "x/7": (lambda x: x / 7.0, lambda t, x: x / 7.0, [(49.0,), (1e-310,), (1e300,)]),
+    # the 1/x gate's share g·a overflows, the true gradient does not (issue 21 item 8)
+    "(a/b)*c": (lambda a, b, c: (a / b) * c, lambda t, a, b, c: (a / b) * c,
+                [(1e200, 1e60, 1e120), (-1e200, 1e60, 1e120), (1e200, -1e-60, 1e120), (1.0, 2.0, 3.0)]),
     "3/x": (lambda x: 3.0 / x, lambda t, x: 3.0 / x, [(1e-200,), (7.0,), (-0.0,)]),
     # zero times infinity: a zero gradient passes nothing on
     "relu(x)**0.5": (lambda x: x.relu() ** 0.5, lambda t, x: t.relu(x) ** 0.5, [(-0.5,), (4.0,), (-0.0,)]),

@@ -467,3 +467,20 @@ def test_shared_code_dies_with_the_last_tape():
     assert code() is not None  # the other tape still uses it
     del second
     assert code() is None
+
+
+def test_a_quotient_whose_gate_overflows_replays_as_backward(representation):
+    """(a / b) * c at a = 1e200, b = 1e60, c = 1e120: the 1/x gate's share overflows, the true
+    gradient to b (-1e200) does not; every replay gives the engine's (issue 21 item 8)."""
+    a, b, c = Value(1e200), Value(1e60), Value(1e120)
+    tape = Tape((a / b) * c)
+    for scale in (1.0, 2.0):
+        a.data, b.data = 1e200 * scale, 1e60 * scale
+        for x in (a, b, c):
+            x.grad = 0.0
+        tape.forward()
+        tape.backward()
+        twin = [Value(a.data), Value(b.data), Value(c.data)]
+        ((twin[0] / twin[1]) * twin[2]).backward()
+        assert [bits(x.grad) for x in (a, b, c)] == [bits(x.grad) for x in twin]
+        assert math.isfinite(b.grad) and b.grad == pytest.approx(-1e200 / scale)
