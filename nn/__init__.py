@@ -18,7 +18,7 @@ and how to fix it, instead of ``cannot import name 'Value'``.
 
 # Before anything else: the first name nn needs, from the right autograd.
 try:
-    from autograd import Value as _Value  # noqa: F401
+    from autograd import Value
 except ImportError as _error:
     from .clash import not_ours
 
@@ -26,6 +26,7 @@ except ImportError as _error:
     if _why is None:
         raise
     raise ImportError(_why) from _error
+del Value  # checked, not exported: nn's modules import it themselves
 
 from .layers import MLP, Layer, Neuron
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, mse_loss, softmax
