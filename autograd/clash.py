@@ -51,15 +51,16 @@ def neighbours(directory: str) -> list[str]:
 def describe(found: list[str]) -> str:
     """The warning for ``found`` (from :func:`neighbours`): what collided and how to get out."""
     names = [entry.split()[0] for entry in found]
-    which = ", ".join(f"{entry} ({KNOWN.get(name.lower(), 'another package')})"
-                      for entry, name in zip(found, names))
+    listed = "".join(f"\n  {entry} ({KNOWN.get(name.lower(), 'another package')}), as `{name.lower()}`"
+                     for entry, name in zip(found, names))
     return (
-        f"valuegrad shares its directory with {which}, installed under the same import name "
-        f"({' and '.join(f'`{n}`' for n in names)}). pip has mixed the two packages' files: each shared "
-        "file is whichever was installed last, and uninstalling either one deletes files of the other. "
-        "Fix: use valuegrad in a virtual environment of its own "
-        "(python -m venv valuegrad-env, then valuegrad-env/bin/pip install valuegrad's wheel or clone); "
-        f"or, if this environment does not need the other package: pip uninstall {' '.join(names)} valuegrad, "
+        f"valuegrad shares its directory with other distributions under its import names:{listed}\n"
+        "pip installs them side by side without a word: each file they share is the one installed last, "
+        "and uninstalling either deletes files of the other.\n"
+        "Fix: use valuegrad in a virtual environment of its own:\n"
+        "  python -m venv valuegrad-env\n"
+        "  valuegrad-env/bin/pip install <valuegrad's wheel, or a clone's directory>\n"
+        f"or, if this environment does not need them: pip uninstall {' '.join(names)} valuegrad, "
         "then install valuegrad again."
     )
 

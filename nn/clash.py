@@ -24,21 +24,31 @@ def not_ours(error: ImportError) -> str | None:
         spec = importlib.util.find_spec("autograd")
     except (ImportError, ValueError):
         spec = None
-    found = spec.origin if spec is not None and spec.origin else "nothing"
     ours = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "autograd", "__init__.py")
-    owners = [name for name in importlib.metadata.packages_distributions().get("autograd", [])
-              if name.lower() != "valuegrad"]
-    if not owners and os.path.abspath(found) == ours:
-        return None  # our own autograd, broken: its own error says why
-    installed = "".join(f"; installed as `autograd` by the distribution {name} "
-                        f"{importlib.metadata.version(name)}" + (" (HIPS autograd)" if name == "autograd" else "")
-                        for name in sorted(set(owners)))
+    owners = sorted({name for name in importlib.metadata.packages_distributions().get("autograd", [])
+                     if name.lower() != "valuegrad"})
+    if spec is None:
+        found = "no package named autograd"
+    elif spec.origin is None:  # a namespace package: our folder, its __init__.py deleted
+        found = (f"{', '.join(spec.submodule_search_locations or ())}, a folder without its __init__.py "
+                 "(uninstalling a distribution that shared it deletes files of the other)")
+    else:
+        found = spec.origin
+        if not owners and os.path.abspath(found) == ours:
+            return None  # our own autograd, broken: its own error says why
+        if not owners:
+            found += " (not an installed package: a file or folder of your own? rename it)"
+    installed = "".join(f"\n  installed by the distribution {name} {importlib.metadata.version(name)}"
+                        + (" (HIPS autograd)" if name == "autograd" else "") for name in owners)
     return (
-        f"valuegrad's nn needs valuegrad's autograd, but `import autograd` finds another package: "
-        f"{found}{installed}. (`from autograd import Value` failed: {error}.) "
-        "HIPS autograd, PyPI's `autograd`, shares that import name with valuegrad, and pip overwrites the files "
-        "two distributions share without a word. Fix: use valuegrad in a virtual environment of its own "
-        "(python -m venv valuegrad-env, then valuegrad-env/bin/pip install valuegrad's wheel or clone); "
-        "or, if this environment does not need the other autograd: pip uninstall autograd valuegrad, then "
-        "install valuegrad again. A file or folder of your own named autograd shadows it too: rename it."
+        "`import autograd` does not find valuegrad's autograd, which valuegrad's nn needs; it finds:\n"
+        f"  {found}{installed}\n"
+        f"  (`from autograd import Value`: {error})\n"
+        "HIPS autograd, PyPI's `autograd`, shares that import name with valuegrad's engine, and pip lets "
+        "either overwrite the other's files without a word.\n"
+        "Fix: use valuegrad in a virtual environment of its own:\n"
+        "  python -m venv valuegrad-env\n"
+        "  valuegrad-env/bin/pip install <valuegrad's wheel, or a clone's directory>\n"
+        "or, if this environment does not need the other autograd: pip uninstall autograd valuegrad, "
+        "then install valuegrad again."
     )
