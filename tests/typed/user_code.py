@@ -81,7 +81,7 @@ f.backward()
 assert_type(f.data, float)
 assert_type(x.grad, float)
 assert_type(f.op, str)
-assert_type(f.label, str)
+label: str = f.label
 operands: tuple[Value, ...] = f.parents
 assert is_number(x.grad) and x.grad != 0.0
 
