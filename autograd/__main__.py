@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Collection, Sequence
 from typing import NoReturn
 
-from . import __version__, engine
+from . import engine
 from .engine import Value
 from .files import check_target, write_atomic
 from .text import printable
@@ -102,6 +102,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _arguments() -> _Parser:
+    from . import __version__
+
     # The name the user typed: the console script `valuegrad`, or python -m autograd.
     typed = os.path.basename(sys.argv[0]) if sys.argv else ""
     prog = "valuegrad" if typed.startswith("valuegrad") else "python -m autograd"
