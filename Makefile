@@ -16,11 +16,18 @@ $(VENV)/.test: pyproject.toml | $(PY)
 	$(PIP) install -e '.[test]'
 	@touch $@
 
+# graphviz, matplotlib and tqdm: nothing else (the [demo] extra)
+$(VENV)/.demo: pyproject.toml | $(PY)
+	$(PIP) install -e '.[demo]'
+	@touch $@
+
 $(VENV)/.notebooks: pyproject.toml | $(PY)
 	$(PIP) install -e '.[notebooks]'
 	@touch $@
 
+# torch==2.13.0 first, exactly: the extra's range (torch>=2.1) then installs nothing more.
 $(VENV)/.bench: pyproject.toml | $(PY)
+	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[bench]'
 	@touch $@
 
@@ -40,7 +47,7 @@ test: $(VENV)/.test dot chromium
 	$(PY) -m pytest
 
 ## demo: draw the (x+y)z circuit and the sigmoid neuron, play its backward pass, train the two-moons classifier
-demo: $(VENV)/.test dot
+demo: $(VENV)/.demo dot
 	@mkdir -p out
 	$(PY) -m autograd "(x + y) * z" x=-2 y=5 z=-4 -o out/circuit.svg
 	$(PY) -m autograd "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))" w0=2 x0=-1 w1=-3 x1=-2 w2=-3 -o out/sigmoid_neuron.svg --html out/walkthrough.html
@@ -63,8 +70,11 @@ notebooks: $(VENV)/.test dot
 lab: $(VENV)/.notebooks dot
 	$(VENV)/bin/jupyter lab notebooks/
 
+## lint: ruff, and mypy --strict on user code that calls every method (as tests/test_typing.py does)
 lint: $(VENV)/.lint
 	$(VENV)/bin/ruff check autograd nn tests bench tools
+	$(PY) tools/type_declarations.py --check
+	$(PY) -m mypy --strict --follow-imports=silent tests/typed/user_code.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -102,12 +102,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _arguments() -> _Parser:
+    from . import __version__
+
+    # The name the user typed: the console script `valuegrad`, or python -m autograd.
+    typed = os.path.basename(sys.argv[0]) if sys.argv else ""
+    prog = "valuegrad" if typed.startswith("valuegrad") else "python -m autograd"
     parser = _Parser(
-        prog="python -m autograd",
+        prog=prog,
         description="Evaluate an expression, backpropagate, and draw its graph.",
-        epilog='example: python -m autograd "(x + y) * z" x=-2 y=5 z=-4 -o circuit.svg '
+        epilog=f'example: {prog} "(x + y) * z" x=-2 y=5 z=-4 -o circuit.svg '
         '(an expression starting with "-" goes after --)',
     )
+    parser.add_argument("--version", action="version", version=f"valuegrad {__version__}")
     parser.add_argument("expression", help="e.g. \"tanh(w*x + b)\"")
     parser.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                         help="a finite number for each variable of the expression")
@@ -479,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if piped is not None:
             _write_to_stdout(piped)
     except UsageError as e:
-        print(f"autograd: error: {one_line(e)}", file=sys.stderr)
+        name = _arguments().prog.removeprefix("python -m ")  # valuegrad, or autograd
+        print(f"{name}: error: {one_line(e)}", file=sys.stderr)
         return 2
     print(report, file=sys.stdout if piped is None else sys.stderr)
     return 0

@@ -50,6 +50,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from string import Formatter
+from typing import Any, overload
 from weakref import WeakValueDictionary
 
 from .engine import Value, gradients_lock, run_backward
@@ -153,9 +154,15 @@ class Tape:
             self.inputs = self._replay.inputs
             self.value = None
 
-    def forward(self, batch=None):
+    @overload
+    def forward(self, batch: None = None) -> float: ...
+
+    @overload
+    def forward(self, batch: Any) -> Any: ...
+
+    def forward(self, batch: Any = None) -> Any:
         """Recompute the graph from the leaves' ``.data``: the root's value (scalar tape), or the
-        root's value for each row of ``batch``, shape ``(N, len(inputs))`` (batched tape)."""
+        root's value for each row of ``batch``, shape ``(N, len(inputs))`` (batched tape: a NumPy array)."""
         with self._lock:
             if self.inputs is None:
                 if batch is not None:
@@ -174,7 +181,7 @@ class Tape:
         with self._lock:
             self._replay.backward(gradient)
 
-    def values(self, node: Value):
+    def values(self, node: Value) -> Any:
         """The latest ``forward``'s value of ``node``: the root or a node named in ``keep`` (and, for
         the batched tape, an input or a parameter: one value per row)."""
         with self._lock:

@@ -14,6 +14,10 @@ deep stack neither explodes nor fades at the start:
   fan-out term of Glorot's average is left out.
 
 Biases start at 0, and PReLU slopes at 0.25 (as in PyTorch).
+
+Coming from micrograd: ``Neuron(3, nonlin=False)`` is ``Neuron(3,
+activation="linear")`` here, and ``MLP(3, [4, 4, 1])`` takes its sizes as one
+list; each of micrograd's spellings gets an error that says so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from operator import mul
 from autograd import Value
 
 from .module import Module
+
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from typing import Any  # a torch module: PyTorch is optional, and checkers need not read it
 
 Number = int | float
 Input = Sequence[Value | Number]
@@ -43,7 +51,7 @@ _ACTIVATIONS: dict[str, Callable[[Value, Value | None], Value]] = {
     "sigmoid": lambda v, alpha: v.sigmoid(),
     "leaky_relu": lambda v, alpha: v.leaky_relu(LEAKY_RELU_SLOPE),
     "elu": lambda v, alpha: v.elu(ELU_ALPHA),
-    "prelu": lambda v, alpha: v.leaky_relu(alpha),
+    "prelu": lambda v, alpha: v.leaky_relu(_slope(alpha)),
     "linear": lambda v, alpha: v,
 }
 """Every activation, by name: what ``Neuron(..., activation=name)`` applies."""
@@ -61,10 +69,24 @@ def _check_activation(name: str) -> str:
     return name
 
 
-def _check_size(what: str, n) -> int:
+def _slope(alpha: Value | None) -> Value:
+    if alpha is None:  # only a "prelu" neuron calls for it, and it always has one
+        raise TypeError("a prelu neuron needs its slope")
+    return alpha
+
+
+def _check_size(what: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{what} must be a positive int, got {n!r}")
     return n
+
+
+def _refuse_nonlin(cls: str, nonlin: object) -> None:
+    # micrograd's switch, Neuron(nin, nonlin=True): valuegrad names the activation.
+    if nonlin is not None:
+        named = "relu" if nonlin else "linear"
+        raise TypeError(f"{cls}() takes activation=, not micrograd's nonlin=: nonlin={nonlin!r} is "
+                        f"activation={named!r} (the default is 'relu'; also 'tanh', 'sigmoid', ...)")
 
 
 class Neuron(Module):
@@ -73,6 +95,7 @@ class Neuron(Module):
     ``rng`` (a ``random.Random``) draws the weights; ``None`` means a fresh,
     unseeded ``random.Random()``, so the global ``random`` state is never
     touched. See the module docstring for the scale of the weights.
+    ``nonlin`` is micrograd's switch, refused with the ``activation`` it means.
 
     >>> n = Neuron(2, activation="linear")
     >>> n.load_state_dict({"w.0": 2.0, "w.1": -1.0, "b": 0.5})
@@ -81,8 +104,9 @@ class Neuron(Module):
     """
 
     def __init__(
-        self, nin: int, activation: str = "relu", rng: random.Random | None = None
+        self, nin: int, activation: str = "relu", rng: random.Random | None = None, *, nonlin: None = None
     ) -> None:
+        _refuse_nonlin("Neuron", nonlin)
         _check_size("nin", nin)
         self.activation = _check_activation(activation)
         rng = random.Random() if rng is None else rng
@@ -107,14 +131,19 @@ class Neuron(Module):
 class Layer(Module):
     """``nout`` neurons reading the same ``nin`` inputs; ``layer(x)`` is always a list.
 
+    Even of one: ``Layer(3, 1)(x)`` is ``[Value]`` (``MLP`` unwraps its last
+    layer's single output). ``nonlin`` is refused, as by ``Neuron``.
+
     >>> layer = Layer(3, 2, activation="tanh", rng=random.Random(0))
     >>> len(layer([1.0, 2.0, 3.0]))
     2
     """
 
     def __init__(
-        self, nin: int, nout: int, activation: str = "relu", rng: random.Random | None = None
+        self, nin: int, nout: int, activation: str = "relu", rng: random.Random | None = None, *,
+        nonlin: None = None
     ) -> None:
+        _refuse_nonlin("Layer", nonlin)
         _check_size("nout", nout)
         rng = random.Random() if rng is None else rng
         self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
@@ -134,7 +163,8 @@ class MLP(Module):
     Hidden layers use ``activation``, the last layer ``output_activation``.
     ``mlp(x)`` is a ``Value`` when the last layer has one neuron, else a
     list. The same ``seed`` gives the same weights; ``seed=None`` draws
-    fresh ones.
+    fresh ones. The sizes are one list, as in micrograd: ``MLP(3, [4, 4, 1])``
+    (``MLP(3, 4, 4, 1)`` is a ``TypeError`` that says so).
 
     >>> mlp = MLP(2, [16, 16, 1], seed=0)
     >>> len(mlp.parameters())
@@ -151,6 +181,10 @@ class MLP(Module):
         output_activation: str = "linear",
         seed: int | None = None,
     ) -> None:
+        if isinstance(nouts, int):
+            listed = [nouts] + [a for a in (activation, output_activation) if isinstance(a, int)]
+            raise TypeError(f"MLP takes the layer sizes as one list: MLP({nin!r}, {listed}), "
+                            f"not MLP({', '.join(map(repr, [nin, *listed]))})")
         _check_size("nin", nin)
         nouts = list(nouts)
         if not nouts:
@@ -169,11 +203,12 @@ class MLP(Module):
         _label_parameters(self)
 
     def __call__(self, x: Input) -> Value | list[Value]:
-        for layer in self.layers:
-            x = layer(x)
-        return x[0] if len(x) == 1 else x
+        out = self.layers[0](x)
+        for layer in self.layers[1:]:
+            out = layer(out)
+        return out[0] if len(out) == 1 else out
 
-    def to_torch(self) -> torch.nn.Sequential:  # noqa: F821 (annotations are strings: no import)
+    def to_torch(self) -> Any:  # a torch.nn.Sequential
         """This network as a float64 ``torch.nn.Sequential`` with the same weights.
 
         Each layer is a ``torch.nn.Linear(nin, nout)`` (``weight[j][i]`` is
@@ -191,7 +226,7 @@ class MLP(Module):
         return to_torch(self)
 
     @classmethod
-    def from_torch(cls, module: torch.nn.Module) -> MLP:  # noqa: F821
+    def from_torch(cls, module: Any) -> MLP:  # module: a torch.nn.Module
         """A new MLP with the layers and weights of a PyTorch ``module``.
 
         ``module`` is a ``torch.nn.Sequential`` such as ``to_torch`` makes (or
@@ -215,7 +250,8 @@ class MLP(Module):
         """
         from .interop import from_torch  # here, not at the top: PyTorch loads only when asked
 
-        return from_torch(cls, module)
+        mlp: MLP = from_torch(cls, module)
+        return mlp
 
     def __repr__(self) -> str:
         sizes = [len(layer.neurons) for layer in self.layers]

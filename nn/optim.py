@@ -152,7 +152,7 @@ def _lerp(start: float, end: float, weight: float) -> float:
     return end - (end - start) * (1 - weight)
 
 
-def _number(name: str, x) -> float:
+def _number(name: str, x: float) -> float:
     if not is_number(x):
         raise TypeError(f"{name} must be an int or a float, got {type(x).__name__}")
     return float(x)

@@ -1,0 +1,140 @@
+"""User code, as a learner writes it, that ``mypy --strict`` must accept (tests/test_typing.py).
+
+It calls every method of ``Value`` (those attached from the table included),
+every operator with numbers on either side, the comparisons, ``grad``,
+``no_grad``, ``gradcheck``, ``draw_graph``, the tape, the backward steps, and
+``nn``'s modules, losses, optimizers and ``fit``. ``assert_type`` pins the
+types that matter, so a method that came out as ``Any`` (or ``x + 1`` as
+``int``) fails the check; the test also runs the file, so it is true code.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import nn
+from autograd import Step, Tape, Value, backward_steps, draw_graph, grad, gradcheck, is_number, no_grad
+from nn import MLP, SGD, Adam, Layer, Neuron, fit
+
+if sys.version_info >= (3, 11):
+    from typing import assert_type
+else:
+    from typing_extensions import assert_type
+
+x, y = Value(0.5, "x"), Value(2.0, label="y")
+
+# -- every method: the table's rows, the composites -------------------------------------------
+assert_type(x.exp(), Value)
+assert_type(x.log(), Value)
+assert_type(x.reciprocal(), Value)
+assert_type(x.max(y), Value)
+assert_type(x.max(1.5), Value)
+assert_type(x.relu(), Value)
+assert_type(x.leaky_relu(), Value)
+assert_type(x.leaky_relu(0.1), Value)
+assert_type(x.leaky_relu(y), Value)  # a learnable slope
+assert_type(x.elu(), Value)
+assert_type(x.elu(0.5), Value)
+assert_type(x.sin(), Value)
+assert_type(x.cos(), Value)
+assert_type(x.abs(), Value)
+assert_type(x.tanh(), Value)
+assert_type(x.sigmoid(), Value)
+assert_type(x.sqrt(), Value)
+assert_type(abs(x), Value)
+
+# -- operators, a number on either side -------------------------------------------------------
+assert_type(x + y, Value)
+assert_type(x + 1, Value)
+assert_type(1 + x, Value)
+assert_type(x + 0.5, Value)
+assert_type(x - y, Value)
+assert_type(x - 1, Value)
+assert_type(1 - x, Value)
+assert_type(x * y, Value)
+assert_type(x * 2, Value)
+assert_type(2 * x, Value)
+assert_type(x / y, Value)
+assert_type(x / 2, Value)
+assert_type(3 / x, Value)
+assert_type(x**2, Value)
+assert_type(x**y, Value)
+assert_type(2**x, Value)
+assert_type(-x, Value)
+assert_type(sum([x, y], Value(0.0)), Value)
+
+# -- comparisons read data, == is identity ----------------------------------------------------
+assert_type(x < y, bool)
+assert_type(x <= 1, bool)
+assert_type(x > 0.25, bool)
+assert_type(x >= y, bool)
+assert_type(x == x, bool)
+assert_type(float(x), float)
+seen: set[Value] = {x, y}
+
+# -- attributes, backward ---------------------------------------------------------------------
+f = (x * y + x.exp()).tanh()
+f.label = "f"
+f.backward()
+assert_type(f.data, float)
+assert_type(x.grad, float)
+assert_type(f.op, str)
+label: str = f.label
+operands: tuple[Value, ...] = f.parents
+assert is_number(x.grad) and x.grad != 0.0
+
+# -- grad, no_grad, gradcheck -----------------------------------------------------------------
+(dx,) = grad(x**3, [x])
+dx_value: float = dx
+(d1,) = grad(x**3, [x], create_graph=True)
+(d2,) = grad(d1, [x])
+assert abs(d2 - 6 * x.data) < 1e-12
+with no_grad():
+    constant = x * 2
+assert constant.op == ""
+assert gradcheck(lambda v: (v[0] * v[1]).sigmoid(), [0.3, -1.2])
+
+# -- seeing it: the graph, the steps, the tape ------------------------------------------------
+picture = draw_graph(f, rankdir="TB")
+source: str = picture.source
+steps: list[Step] = backward_steps(f)
+first: Value = steps[0].node
+tape = Tape(f)
+x.data = 0.25
+value: float = tape.forward()
+tape.backward()
+
+# -- nn: modules, losses, optimizers, fit -----------------------------------------------------
+neuron = Neuron(3, activation="tanh")
+assert_type(neuron([1.0, 2.0, 3.0]), Value)
+layer = Layer(3, 2, activation="relu")
+assert_type(layer([1.0, x, 3.0]), list[Value])
+model = MLP(3, [4, 4, 1], activation="tanh", seed=0)
+out = model([2.0, 3.0, -1.0])
+if isinstance(out, Value):  # one neuron in the last layer: a Value, else a list
+    assert_type(out.data, float)
+xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+ys = [1.0, -1.0, -1.0, 1.0]
+optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9)
+for _ in range(3):
+    loss = nn.mse_loss([model(sample) for sample in xs], ys)
+    assert_type(loss, Value)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+params: list[Value] = model.parameters()
+state: dict[str, float] = model.state_dict()
+model.load_state_dict(state)
+with tempfile.TemporaryDirectory() as directory:
+    model.save(Path(directory) / "model.json")
+    model.load(Path(directory) / "model.json")
+
+assert_type(nn.hinge_loss([model(sample) for sample in xs], [1, -1, -1, 1]), Value)
+assert_type(nn.softmax([x, y, 1.0]), list[Value])
+assert_type(nn.cross_entropy([x, y, 1.0], 2), Value)
+assert_type(nn.binary_cross_entropy(x.sigmoid(), 1.0), Value)
+history = fit(model, xs, ys, nn.mse_loss, Adam(model.parameters(), lr=0.01), epochs=2, progress=False)
+losses: list[float] = history["loss"]
+assert len(losses) == 2
