@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .layers import ELU_ALPHA, LEAKY_RELU_SLOPE
+from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
 
 _FIXED_ACTIVATIONS = [
     # nn's name, the torch.nn module, and its one setting that must match (if any).

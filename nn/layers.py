@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from operator import mul
 
 from autograd import Value
 
+from .activations import ACTIVATIONS, INIT_VARIANCE_SCALE, PRELU_INIT, check_activation
 from .module import Module
 
 TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
@@ -37,43 +38,6 @@ if TYPE_CHECKING:
 
 Number = int | float
 Input = Sequence[Value | Number]
-
-LEAKY_RELU_SLOPE = 0.01
-"""The negative slope of ``"leaky_relu"`` (PyTorch's default)."""
-ELU_ALPHA = 1.0
-"""The ``alpha`` of ``"elu"`` (PyTorch's default)."""
-
-_ACTIVATIONS: dict[str, Callable[[Value, Value | None], Value]] = {
-    # Each takes the pre-activation and the neuron's learnable slope (None
-    # unless the activation is "prelu").
-    "relu": lambda v, alpha: v.relu(),
-    "tanh": lambda v, alpha: v.tanh(),
-    "sigmoid": lambda v, alpha: v.sigmoid(),
-    "leaky_relu": lambda v, alpha: v.leaky_relu(LEAKY_RELU_SLOPE),
-    "elu": lambda v, alpha: v.elu(ELU_ALPHA),
-    "prelu": lambda v, alpha: v.leaky_relu(_slope(alpha)),
-    "linear": lambda v, alpha: v,
-}
-"""Every activation, by name: what ``Neuron(..., activation=name)`` applies."""
-
-_INIT_VARIANCE_SCALE = {"relu": 2.0, "leaky_relu": 2.0, "elu": 2.0, "prelu": 2.0}
-"""He init for the rectifiers (variance 2/nin); the rest get 1/nin."""
-
-PRELU_INIT = 0.25
-
-
-def _check_activation(name: str) -> str:
-    if not isinstance(name, str) or name not in _ACTIVATIONS:
-        known = ", ".join(repr(k) for k in _ACTIVATIONS)
-        raise ValueError(f"unknown activation {name!r}; known activations: {known}")
-    return name
-
-
-def _slope(alpha: Value | None) -> Value:
-    if alpha is None:  # only a "prelu" neuron calls for it, and it always has one
-        raise TypeError("a prelu neuron needs its slope")
-    return alpha
-
 
 def _check_size(what: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -108,13 +72,13 @@ class Neuron(Module):
     ) -> None:
         _refuse_nonlin("Neuron", nonlin)
         _check_size("nin", nin)
-        self.activation = _check_activation(activation)
+        self.activation = check_activation(activation)
         rng = random.Random() if rng is None else rng
-        bound = math.sqrt(3.0 * _INIT_VARIANCE_SCALE.get(activation, 1.0) / nin)
+        bound = math.sqrt(3.0 * INIT_VARIANCE_SCALE.get(activation, 1.0) / nin)
         self.w = [Value(rng.uniform(-bound, bound)) for _ in range(nin)]
         self.b = Value(0.0)
         self.alpha = Value(PRELU_INIT) if activation == "prelu" else None
-        self._activate = _ACTIVATIONS[activation]
+        self._activate = ACTIVATIONS[activation]
         _label_parameters(self)
 
     def __call__(self, x: Input) -> Value:
@@ -191,8 +155,8 @@ class MLP(Module):
             raise ValueError("nouts must name at least one layer size")
         for n in nouts:
             _check_size("each of nouts", n)
-        _check_activation(activation)
-        _check_activation(output_activation)
+        check_activation(activation)
+        check_activation(output_activation)
         rng = random.Random(seed)
         sizes = [nin] + nouts
         last = len(nouts) - 1

@@ -4,11 +4,15 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "autograd"
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "autograd"
+NN = ROOT / "nn"
 
 
 def _imports(path: Path) -> set[str]:
-    """The modules of ``autograd`` that ``path`` imports, at the top or inside a function."""
+    """The modules of its own package that ``path`` imports, at the top or inside a function."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
@@ -20,9 +24,11 @@ def _imports(path: Path) -> set[str]:
 
 
 GRAPH = {path.stem: _imports(path) for path in PACKAGE.glob("*.py")}
+NN_GRAPH = {path.stem: _imports(path) for path in NN.glob("*.py")}
 
 
-def test_no_import_cycles_even_through_lazy_imports():
+@pytest.mark.parametrize("graph", [GRAPH, NN_GRAPH], ids=["autograd", "nn"])
+def test_no_import_cycles_even_through_lazy_imports(graph):
     done, active = set(), []
 
     def visit(module):
@@ -30,13 +36,27 @@ def test_no_import_cycles_even_through_lazy_imports():
         if module in done:
             return
         active.append(module)
-        for imported in GRAPH.get(module, ()):
+        for imported in graph.get(module, ()):
             visit(imported)
         active.pop()
         done.add(module)
 
-    for module in GRAPH:
+    for module in graph:
         visit(module)
+
+
+def test_nn_uses_only_autograd_s_public_names():
+    """``nn`` sits on ``autograd``'s public surface: its top-level names and the public ``files``."""
+    import autograd
+
+    for path in NN.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("autograd"):
+                if node.module == "autograd":
+                    names = {alias.name for alias in node.names}
+                    assert names <= set(autograd.__all__), (path.name, names - set(autograd.__all__))
+                else:
+                    assert node.module == "autograd.files", (path.name, node.module)
 
 
 def _third_party(path: Path) -> set[str]:
