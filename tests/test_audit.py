@@ -7,10 +7,11 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from learners import BUGS, MICROGPT_BUGS, Twin, microgpt_style, micrograd_style
 
 import autograd
 from autograd import Value, audit, backward_steps
+
+from learners import BUGS, MICROGPT_BUGS, Twin, microgpt_style, micrograd_style
 
 STYLES = {
     "micrograd": micrograd_style,  # _prev a set, as in micrograd and the lecture

@@ -32,7 +32,6 @@ import sys
 
 import numpy as np
 import pytest
-from rows import TEST_ROWS, apply
 
 from autograd import Tape, Value
 from autograd.batched import array_lib, array_rule
@@ -41,6 +40,7 @@ from autograd.graph import topological_order
 from autograd.ops import FLOATS, PRIMITIVES, Batched, Primitive
 
 from expressions import OPS, random_program, replay, resolve
+from rows import TEST_ROWS, apply
 
 REL = 1e-12
 LIB = array_lib(np)

@@ -1,10 +1,11 @@
 """gradcheck: passes on correct gradients, explains a failure."""
 
 import pytest
-from rows import TEST_ROWS, apply
 
 from autograd import gradcheck
 from autograd.check import numerical_grad
+
+from rows import TEST_ROWS, apply
 
 
 def test_numerical_grad_of_a_product():

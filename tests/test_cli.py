@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rows import TEST_ROWS
 
 import autograd.__main__ as cli
 from autograd import Value
 from autograd.ops import PRIMITIVES
+
+from rows import TEST_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCUIT = ["(x + y) * z", "x=-2", "y=5", "z=-4"]

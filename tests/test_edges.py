@@ -12,9 +12,10 @@ deliberate differences are in ``DELIBERATE`` and in the README's table.
 import math
 
 import pytest
-from rows import TEST_ROWS, apply
 
 from autograd import Value, grad
+
+from rows import TEST_ROWS, apply
 
 INF, NAN = math.inf, math.nan
 

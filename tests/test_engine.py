@@ -6,7 +6,6 @@ import math
 import re
 import sys
 import threading
-import weakref
 
 import pytest
 
@@ -394,25 +393,22 @@ def test_deep_chain_of_multiplications_gradient():
     assert x.grad == pytest.approx(1.000001**200_000, rel=1e-9)
 
 
+def live_values() -> int:
+    """How many Values exist now (Values are tracked by the collector, so it can list them)."""
+    return sum(1 for o in gc.get_objects() if isinstance(o, Value))
+
+
 def test_graph_is_freed_by_reference_counting():
     gc.collect()
     gc.disable()
     try:
+        before = live_values()
         x = Value(1.0)
         y = ((x * 2).tanh() + x.exp()).relu() / (x + 3)
         y.backward()
-        refs = []
-        stack = [y]
-        while stack:
-            node = stack.pop()
-            refs.append(weakref.ref(node))
-            stack.extend(node.parents)
-        interior = [r for r in refs if r() is not None and r().parents]
-        assert len(interior) > 5
-        del node, stack, interior
+        assert live_values() - before > 10
         del y
-        alive = [r() for r in refs if r() is not None]
-        assert alive == [x] * len(alive)  # only the leaf we still hold survives
+        assert live_values() == before + 1  # only the leaf we still hold survives
     finally:
         gc.enable()
 

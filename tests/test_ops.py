@@ -14,7 +14,6 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rows import TEST_ROWS, apply
 
 from autograd import Tape, Value, grad, ops
 from autograd.engine import OPERATORS, VALUES
@@ -22,6 +21,7 @@ from autograd.graph import topological_order
 from autograd.ops import FLOATS, PRIMITIVES
 
 from expressions import OPS, bits, random_program, replay, resolve
+from rows import TEST_ROWS, apply
 
 SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-310, -1e-310, 1e300, -1e300,
             math.inf, -math.inf, math.nan, 3.0, 7.25]

@@ -18,6 +18,7 @@ from autograd import tape as tape_module
 from autograd.graph import topological_order
 
 from expressions import OPS, bits, random_program, replay, resolve
+from test_engine import live_values
 
 REPRESENTATIONS = {
     # Blocks wherever a structure repeats, however small (the tests' graphs are small).
@@ -433,13 +434,15 @@ def test_a_dropped_tape_and_its_graph_are_freed_by_reference_counting():
     gc.collect()
     gc.disable()
     try:
+        before = live_values()
         x = Value(1.0)
         y = (x * 2.0 + 1.0).tanh()
         tape = Tape(y)
         tape.forward()
-        refs = [weakref.ref(tape._replay._forward), weakref.ref(tape._replay._backward), weakref.ref(y)]
+        refs = [weakref.ref(tape._replay._forward), weakref.ref(tape._replay._backward)]
         del tape, y
-        assert [r() for r in refs] == [None, None, None]
+        assert [r() for r in refs] == [None, None]
+        assert live_values() == before + 1  # the graph went with the tape: only x is left
     finally:
         gc.enable()
 

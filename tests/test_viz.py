@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from rows import TEST_ROWS, apply
 
 import autograd
 from autograd import Value, draw_graph
 from autograd.viz import MAX_LABEL_CHARS, DotNotFound, RenderError, render
+
+from rows import TEST_ROWS, apply
 
 SVG = "{http://www.w3.org/2000/svg}"
 # Everything Graphviz's SVG writer emits for our graphs; anything else
