@@ -237,7 +237,7 @@ def unfused(monkeypatch):
     """The batched tape without weighted sums: every ``+`` a step of its own."""
     import autograd.batched
 
-    monkeypatch.setattr(autograd.batched._Plan, "_weighted_sum", lambda self, root: None)
+    monkeypatch.setattr(autograd.batched._Plan, "_fused", lambda self, root: None)
 
 
 def test_the_tape_equals_the_engine_on_random_graphs_over_every_primitive(libm_numpy, unfused):
