@@ -417,7 +417,7 @@ def gpt_sample_loss(Value, weights: dict, row):
         logits = linear(x, sd["lm_head"])
         shift, exps = shifted_exps(logits)
         log_sum_exp = shift + sum(exps).log()
-        losses.append(mask * (log_sum_exp - sum(t * l for t, l in zip(target, logits))))
+        losses.append(mask * (log_sum_exp - sum(t * logit for t, logit in zip(target, logits))))
         masks.append(mask)
     return sum(losses) / sum(masks), inputs, params
 

@@ -30,7 +30,7 @@ from autograd import Value, grad
 from autograd.graph import topological_order
 from autograd.walk import local_grads
 
-from expressions import FALLBACK, OPS, random_program
+from expressions import FALLBACK, op_of, random_program
 
 INF, NAN = math.inf, math.nan
 EDGE_LEAVES = (0.0, -0.0, INF, -INF, NAN, 1e-310, -5e-324, 1e200, -1e200, 1e-200, 1.5, -0.7)
@@ -52,8 +52,8 @@ def _build(torch, program, inputs):
     theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in inputs]
     pool, tpool = list(ours), list(theirs)
     tensor_of = {id(v): t for v, t in zip(ours, theirs)}
-    for op_index, i, j in program:
-        op = OPS[op_index % len(OPS)]
+    for op_draw, i, j in program:
+        op = op_of(op_draw)
         i, j = i % len(pool), j % len(pool)
         a, b = pool[i], pool[j]
         with torch.no_grad():
