@@ -9,21 +9,41 @@ parameters. Per row, the numbers are the engine's (to rounding): the same
 rules from :mod:`autograd.ops`, run on arrays.
 
 How it is fast (a NumPy call costs about a microsecond, whatever its size,
-so the count of calls is what matters):
+so the count of calls is what matters), planned from the lowering's program
+(:func:`autograd.lower.lower`):
 
 * every node is a row of a 2-D array (one column per sample), or a single
   number when it does not depend on the inputs (the parameters, and what is
   computed from them only: a *uniform* node);
-* nodes of the same operation at the same depth (the longest path from the
-  leaves) are computed by one call: their operands gathered, the row's
-  vectorised ``forward`` (``ops.Batched``) applied, the results stored side
-  by side; ``backward`` scatters the contributions back with ``+=`` (or
-  ``np.add.at`` where one node is an operand twice);
-* a weighted sum, ``b + w0*x0 + w1*x1 + ...`` with uniform weights (a
-  neuron's), is one node, and the sums of one layer, which read the same
-  ``x``, are one matrix product: ``W @ X`` forward, ``W.T @ G`` and
-  ``G @ X.T`` backward. (It sums in another order than the chain of ``+``
-  does: the same numbers to rounding, not bit for bit.)
+* nodes of the same kind at the same *level* are computed by one call: their
+  operands gathered, the row's vectorised ``forward`` (``ops.Batched``)
+  applied, the results stored side by side; ``backward`` scatters the
+  contributions back. A node's level is its depth (the longest path from
+  the leaves), or later where that lets it join a group of its kind that
+  its users wait for anyway (so one short path, such as a softmax over one
+  element, does not split every group after it);
+* sums are recognised whatever built them (``sum()`` from 0, a chain of
+  ``+``, a tree), each as one node over its terms (single-use ``+`` nodes
+  inside it are absorbed; terms that do not depend on the inputs are its
+  bias):
+
+  - a **weighted sum** ``b + w0*x0 + w1*x1 + ...`` with at least two
+    uniform weights (a neuron's): the sums of a layer, which read the same
+    ``x``, are one matrix product, and the layers that share their weights
+    (the same linear map at every position of a sequence) one batched
+    product: ``W @ X`` forward, ``W.T @ G`` and ``G @ X.T`` backward;
+  - a **sum of products of two computed vectors** ``Σ a_j * b_j`` (a dot
+    product: attention's ``q · k``, ``Σ_t w_t * v_t``): products and sums,
+    of every such node at the level, one ``np.add.reduceat`` each way;
+  - a **sum over one vector** ``Σ t_j`` (a softmax's sum of exps): one
+    ``np.add.reduceat``;
+
+* a chain of ``max`` over computed nodes (``m = m.max(x)``, a softmax's
+  shift) is one node too: one ``np.maximum.reduce``, and backward the
+  chain's own rule (ties split at each gate) by a cumulative product.
+
+The fused sums add in another order than the chain of ``+`` does: the same
+numbers to rounding, not bit for bit.
 
 The engine's semantics, row by row: ``max`` ties split, ``relu'(0) = 0``,
 nan propagates, a zero gradient passes nothing on (so 0 × inf gives no nan:
@@ -31,22 +51,36 @@ contributions that are not finite are masked where the upstream gradient is
 0), ``x * (1/y)`` is valued as the quotient ``x / y``. Where a row hits an
 undefined point (``log`` of a negative number, ...), the vectorised form
 gives something not finite; the tape then asks the row's own float
-``forward`` about those elements, and raises its error, naming the row.
+``forward`` about those elements and notes the errors, and the forward runs
+on to its end (an error costs one forward, however many rows fail). It
+raises the error the engine raises: that of the first row that fails, at
+the first operation that fails in the engine's order of evaluation for that
+row (the program's forward order), naming the row.
+
+What ``forward`` takes is checked as the rest of valuegrad checks numbers:
+real numbers only (ints and floats of any kind); strings, bytes, bools,
+``None``, complex numbers and dates are a ``TypeError`` naming what was
+found and where.
 """
 
 from __future__ import annotations
 
 import operator
+import struct
+from bisect import bisect_right
 from functools import partial
 from types import SimpleNamespace
 
-from .engine import Value, gradients_lock
+from .engine import Value, gradients_lock, is_number
 from .lower import QUOTIENT, Program
 from .ops import PRIMITIVES, Primitive
 
 _NEVER_RAISE = (operator.add, operator.mul, operator.truediv)  # float forwards without an undefined point
 # (a quotient x * (1/y) divides by a y its 1/x node has already checked)
 _ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
+_FUSED = object()  # marks the group key of a fused node (the others start with their op)
+MIN_WEIGHTS = 2
+"""A sum becomes a matrix product when it has at least this many uniform weights."""
 
 
 def numpy():
@@ -101,12 +135,36 @@ def array_rule(row: Primitive, lib: SimpleNamespace):
     return row.vjp
 
 
-class _Undefined(Exception):
-    """Row ``row`` hits an undefined point: ``error`` is the engine's error, naming the row."""
+def as_batch(np, batch, width: int):
+    """``batch`` as a float64 array of shape ``(N, width)``, or the error that names what is wrong.
 
-    def __init__(self, row: int, error: Exception) -> None:
-        super().__init__(row, error)
-        self.row, self.error = row, error
+    Real numbers only, as ``Value()`` takes them: a str, bytes, bool, None, complex number or
+    date is a ``TypeError`` naming it (with its row and column when it is one element of many),
+    an int too large for a float an ``OverflowError`` naming its row and column.
+    """
+    try:
+        array = np.asarray(batch)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"Tape.forward() takes a 2-D array of numbers: {error}") from None
+    if array.ndim != 2 or array.shape[1] != width or array.shape[0] == 0:
+        raise ValueError(f"Tape.forward() takes a batch of shape (N, {width}) with N >= 1 "
+                         f"(one column per input), got shape {array.shape}")
+    if array.dtype.kind in "iuf":
+        return array.astype(np.float64, copy=False)
+    if array.dtype.kind != "O":
+        raise TypeError(f"Tape.forward() takes real numbers, got an array of {array.dtype.name} "
+                        f"(for example {array.flat[0]!r} at row 0, column 0)")
+    out = np.empty(array.shape)
+    for (r, c), x in np.ndenumerate(array):
+        if not is_number(x):
+            raise TypeError(f"Tape.forward() takes real numbers, got {type(x).__name__} {x!r} "
+                            f"at row {r}, column {c}")
+        try:
+            out[r, c] = float(x)
+        except OverflowError:
+            raise OverflowError(f"Tape.forward(): the int at row {r}, column {c} is too large for a "
+                                "float") from None
+    return out
 
 
 class _Slots:
@@ -115,10 +173,11 @@ class _Slots:
     Reads give a ``(k, N)`` array (``(k, 1)`` for uniform nodes, which
     broadcasts); a run of consecutive rows is read as a slice (a view, no
     copy). ``add`` accumulates contributions: summed over the samples for a
-    uniform node, with ``np.add.at`` when a node appears twice.
+    uniform node; where a node appears more than once, its contributions are
+    summed first (sorted by slot, one ``np.add.reduceat``).
     """
 
-    __slots__ = ("varying", "key", "index", "unique")
+    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts")
 
     def __init__(self, np, slots: list[int], varying: bool) -> None:
         self.varying = varying
@@ -127,6 +186,9 @@ class _Slots:
         contiguous = slots == list(range(first, first + len(slots)))
         self.key = slice(first, first + len(slots)) if contiguous else self.index
         self.unique = len(set(slots)) == len(slots)
+        if not self.unique:
+            self.order = np.argsort(self.index, kind="stable")
+            self.first, self.starts = np.unique(self.index[self.order], return_index=True)
 
     def read(self, V, U):
         return V[self.key] if self.varying else U[self.key][:, None]
@@ -136,7 +198,8 @@ class _Slots:
             if self.unique:
                 GV[self.key] += c
             else:
-                np.add.at(GV, self.index, np.broadcast_to(c, (len(self.index), GV.shape[1])))
+                c = np.broadcast_to(c, (len(self.index), GV.shape[1]))
+                GV[self.first] += np.add.reduceat(c[self.order], self.starts, axis=0)
             return
         c = c.sum(axis=1)
         if self.unique:
@@ -145,41 +208,75 @@ class _Slots:
             np.add.at(GU, self.index, c)
 
 
-class _Operation:
-    """Nodes of one primitive at one depth, with the same kinds of operands: one call each way."""
+class _Watch:
+    """A forward's undefined points: for each row, the first operation (in the program's forward
+    order) whose row forward raised, and the same for nodes that depend on no input."""
 
-    def __init__(self, row: Primitive, forward_row: Primitive, rule, reads: list[_Slots],
-                 operands: list[_Slots], out: _Slots, needs_grad: list[bool]) -> None:
+    def __init__(self, np, n: int) -> None:
+        self.np = np
+        self.failed_at = np.full(n, np.inf)  # per row: the position of its first failure so far
+        self.errors: dict[int, Exception] = {}
+        self.uniform: tuple[float, Exception | None] = (np.inf, None)
+
+    def look(self, step: _Operation, out, args) -> None:
+        """Ask the row's float forward about each element of ``out`` that is not finite and could
+        be a row's first failure (later elements of a row that failed are its consequences)."""
+        np, forward, positions = self.np, step.forward_row.forward, step.positions
+        if not step.out.varying:
+            for k in np.flatnonzero(~np.isfinite(out[:, 0])).tolist():
+                if positions[k] < self.uniform[0]:
+                    try:
+                        forward(*[float(a[k, 0]) for a in args])
+                    except (ArithmeticError, ValueError) as error:
+                        self.uniform = (positions[k], error)
+            return
+        suspects = ~np.isfinite(out) & (step.position_column < self.failed_at)
+        for k, r in np.argwhere(suspects).tolist():
+            if positions[k] >= self.failed_at[r]:
+                continue
+            try:
+                forward(*[float(a[k, r if a.shape[1] > 1 else 0]) for a in args])
+            except (ArithmeticError, ValueError) as error:
+                self.failed_at[r] = positions[k]
+                self.errors[r] = error
+
+    def error(self) -> Exception | None:
+        """The engine's error for the first row that fails, or None: each row's first failure, with
+        the nodes of no input failing in every row (then the error names no row)."""
+        position, error = self.uniform
+        if error is None and not self.errors:
+            return None
+        row = 0 if error is not None else min(self.errors)
+        if error is not None and position < self.failed_at[0]:
+            return error
+        error = self.errors[row]
+        named = type(error)(f"row {row} of the batch: {error}")
+        named.row, named.reason = row, error  # for a caller that knows the rows by other names
+        return named
+
+
+class _Operation:
+    """Nodes of one primitive at one level, with the same kinds of operands: one call each way."""
+
+    def __init__(self, np, row: Primitive, forward_row: Primitive, rule, reads: list[_Slots],
+                 operands: list[_Slots], out: _Slots, needs_grad: list[bool], positions: list[int]) -> None:
         # forward_row: the row itself, or lower.QUOTIENT for x * (1/y) (it then reads x and y)
         self.row, self.forward_row, self.rule, self.reads, self.operands = row, forward_row, rule, reads, operands
         self.out, self.needs_grad = out, needs_grad
         self.checked = forward_row.forward not in _NEVER_RAISE
         self.passes_zero = row.op == "+"
+        self.positions = positions  # each node's position in the program: the engine's order
+        self.position_column = np.asarray(positions, dtype=float)[:, None]
 
-    def forward(self, lib, V, U) -> None:
+    def forward(self, lib, V, U, watch: _Watch) -> None:
         args = [s.read(V, U) for s in self.reads]
         out = self.forward_row.batched.forward(lib, *args)
         if self.checked and not lib.np.isfinite(out).all():
-            self._raise_where_undefined(lib.np, out, args)
+            watch.look(self, out, args)
         if self.out.varying:
             V[self.out.key] = out
         else:
             U[self.out.key] = out[:, 0]
-
-    def _raise_where_undefined(self, np, out, args) -> None:
-        """Ask the row's float forward about each element that is not finite; raise its error for
-        the first row where it is undefined (nan and inf are fine where the engine gives them too)."""
-        suspects = np.argwhere(~np.isfinite(out))
-        for k, r in sorted(suspects.tolist(), key=lambda kr: (kr[1], kr[0])):
-            operands = [float(a[k, r if a.shape[1] > 1 else 0]) for a in args]
-            try:
-                self.forward_row.forward(*operands)
-            except (ArithmeticError, ValueError) as error:
-                if not self.out.varying:  # it depends on no input: undefined for every row alike
-                    raise _Undefined(0, error) from None
-                named = type(error)(f"row {r} of the batch: {error}")
-                named.row, named.reason = r, error  # for a caller that knows the rows by other names
-                raise _Undefined(r, named) from None
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
@@ -195,48 +292,159 @@ class _Operation:
             slots.add(np, GV, GU, c)
 
 
-class _WeightedSums:
-    """Sums ``Σ_j W[i, j] x_j + b_i`` that read the same ``x``: a layer's neurons, one matrix product.
+def _bias_sums(np, biases):
+    """Each node's uniform terms as a padded index matrix (``_ZERO`` fills), or None when none has any."""
+    width = max(len(b) for b in biases)
+    return np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp) if width else None
 
-    ``W`` gathers uniform nodes (weights; the constant 1.0 for a term with no
-    weight), ``b`` the sum of each one's uniform terms (its bias).
+
+class _WeightedSums:
+    """Sums ``Σ_j W[i, j] x_j + b_i`` over blocks of ``x`` s that share ``W``: one (batched) matrix product.
+
+    A block is the sums that read the same ``x`` (a layer's neurons);
+    blocks with the same weights (one linear map at every position of a
+    sequence) are one ``np.matmul`` of ``W`` (``o × n``, uniform nodes; the
+    constant 1.0 for a term with no weight) with ``X`` (``blocks × n × N``).
+    The outputs lie block after block; ``b`` is each one's uniform terms;
+    ``plain`` the computed terms each adds with no weight (a residual
+    connection's), as many for each.
     """
 
-    def __init__(self, np, xs: _Slots, weights: list[list[int]], biases: list[list[int]], out: _Slots,
-                 x_needs_grad: bool) -> None:
-        self.xs, self.out, self.x_needs_grad = xs, out, x_needs_grad
+    def __init__(self, np, xs: _Slots, blocks: int, weights: list[list[int]], biases: list[list[int]],
+                 plain: _Slots | None, out: _Slots, x_needs_grad: bool) -> None:
+        self.xs, self.out, self.x_needs_grad, self.blocks = xs, out, x_needs_grad, blocks
         self.weights = np.asarray(weights, dtype=np.intp)
-        width = max(len(b) for b in biases)
-        self.biases = (np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp)
-                       if width else None)
+        self.biases = _bias_sums(np, biases)
+        self.plain = plain
 
-    def forward(self, lib, V, U) -> None:
+    def _arrays(self, V, U):
+        o, n = self.weights.shape
+        return U[self.weights], self.xs.read(V, U).reshape(self.blocks, n, -1)
+
+    def forward(self, lib, V, U, watch) -> None:
+        W, X = self._arrays(V, U)
+        out = V[self.out.key].reshape(self.blocks, W.shape[0], -1)
+        for b in range(self.blocks):  # 2-D products: BLAS's (a stack of them may not be)
+            lib.np.matmul(W, X[b], out=out[b])
+        if self.biases is not None:
+            out += U[self.biases].sum(axis=1).reshape(self.blocks, -1, 1)
+        if self.plain is not None:
+            out += self.plain.read(V, U).reshape(out.shape[0], out.shape[1], -1, out.shape[2]).sum(axis=2)
+
+    def backward(self, lib, V, U, GV, GU) -> None:
+        np = lib.np
+        W, X = self._arrays(V, U)
+        G = GV[self.out.key].reshape(self.blocks, W.shape[0], -1)
+        zero = None
+        if self.plain is not None:
+            k = self.weights.shape[0] * self.blocks
+            self.plain.add(np, GV, GU, np.repeat(G.reshape(k, -1), len(self.plain.index) // k, axis=0))
+        if self.x_needs_grad:
+            if np.isfinite(W).all():
+                dX = np.stack([W.T @ g for g in G])
+            else:  # a zero gradient passes nothing on, even to a weight that is inf or nan
+                zero = G[:, :, None, :] == 0.0
+                dX = np.where(zero, 0.0, W[None, :, :, None] * G[:, :, None, :]).sum(axis=1)
+            self.xs.add(np, GV, GU, dX.reshape(-1, G.shape[2]))
+        if np.isfinite(X).all():
+            dW = sum(g @ x.T for g, x in zip(G, X))
+        else:
+            zero = G[:, :, None, :] == 0.0 if zero is None else zero
+            dW = np.where(zero, 0.0, G[:, :, None, :] * X[:, None, :, :]).sum(axis=(0, 3))
+        GU += np.bincount(self.weights.ravel(), dW.ravel(), minlength=len(GU))
+        if self.biases is not None:
+            dB = np.repeat(G.sum(axis=2).reshape(-1, 1), self.biases.shape[1], axis=1)
+            GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
+
+
+class _Reduction:
+    """Sums over the terms of each node, ``Σ t_j`` or ``Σ a_j * b_j`` (``b`` given), plus a uniform bias:
+    every term of every node side by side, one ``np.add.reduceat`` (nodes may have different lengths)."""
+
+    def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: list[list[int]],
+                 out: _Slots, needs_grad: tuple[bool, bool]) -> None:
+        self.a, self.b, self.out, self.needs_grad = a, b, out, needs_grad
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
+        self.owner = np.repeat(np.arange(len(lengths)), lengths)  # the node of each term
+        self.biases = _bias_sums(np, biases)
+
+    def forward(self, lib, V, U, watch) -> None:
+        np = lib.np
+        terms = self.a.read(V, U)
+        if self.b is not None:
+            terms = terms * self.b.read(V, U)
         out = V[self.out.key]
-        lib.np.matmul(U[self.weights], self.xs.read(V, U), out=out)
+        np.add.reduceat(terms, self.starts, axis=0, out=out)
         if self.biases is not None:
             out += U[self.biases].sum(axis=1)[:, None]
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
         G = GV[self.out.key]
-        W, X = U[self.weights], self.xs.read(V, U)
-        zero = None
-        if self.x_needs_grad:
-            if np.isfinite(W).all():
-                dX = W.T @ G
-            else:  # a zero gradient passes nothing on, even to a weight that is inf or nan
-                zero = G[:, None, :] == 0.0
-                dX = np.where(zero, 0.0, W[:, :, None] * G[:, None, :]).sum(axis=0)
-            self.xs.add(np, GV, GU, dX)
-        if np.isfinite(X).all():
-            dW = G @ X.T
+        each = G[self.owner]  # what each term receives
+        if self.b is None:
+            self.a.add(np, GV, GU, each)
         else:
-            zero = G[:, None, :] == 0.0 if zero is None else zero
-            dW = np.where(zero, 0.0, G[:, None, :] * X[None, :, :]).sum(axis=2)
-        GU += np.bincount(self.weights.ravel(), dW.ravel(), minlength=len(GU))
+            A, B = self.a.read(V, U), self.b.read(V, U)
+            finite = np.isfinite(V[self.out.key]).all()  # then every product, and operand, is finite
+            for slots, other, needed in ((self.a, B, self.needs_grad[0]), (self.b, A, self.needs_grad[1])):
+                if needed:
+                    c = each * other
+                    slots.add(np, GV, GU, c if finite else np.where(each == 0.0, 0.0, c))
         if self.biases is not None:
             dB = np.repeat(G.sum(axis=1)[:, None], self.biases.shape[1], axis=1)
             GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
+
+
+class _MaxChains:
+    """Chains ``max(...max(max(x0, x1), x2)..., xL)`` over computed nodes: one reduction each way.
+
+    Each chain is a row of an ``(k, L, N)`` gather, padded in front with a
+    row of -inf. Backward follows the chain's own gates: at each one the
+    larger input takes the gradient, a tie splits it in halves, nan gives it
+    to both; what reaches the gate before is the product of the factors
+    after it (0, 1/2 or 1: exact), one reversed ``np.cumprod``.
+    """
+
+    def __init__(self, np, index: list[list[int]], first: list[int], terms: _Slots, out: _Slots) -> None:
+        self.index = np.asarray(index, dtype=np.intp)
+        self.terms, self.out = terms, out
+        k, L = self.index.shape
+        self.real = np.zeros((k, L), dtype=bool)  # the chain's own terms, not the padding
+        for i, f in enumerate(first):
+            self.real[i, f:] = True
+        self.padded = not self.real.all()
+        # at the first term of a padded chain, nothing passes on to the padding before it
+        self.cut = np.zeros((k, L - 1, 1))
+        for i, f in enumerate(first):
+            if f > 0:
+                self.cut[i, f - 1] = 1.0
+        self.kept = 1.0 - self.cut
+
+    def forward(self, lib, V, U, watch) -> None:
+        lib.np.maximum.reduce(V[self.index], axis=1, out=V[self.out.key])
+
+    def backward(self, lib, V, U, GV, GU) -> None:
+        np = lib.np
+        X = V[self.index]
+        running = X.copy()  # the running max after each term (a loop: NumPy's accumulate along
+        for i in range(1, X.shape[1]):  # a middle axis is ten times slower)
+            np.maximum(running[:, i - 1], X[:, i], out=running[:, i])
+        before, x = running[:, :-1], X[:, 1:]
+        less, tie = before < x, (before == x) * 0.5
+        # per gate: the share passed on to the running max before it (1, 0, 1/2 at a tie, and 1
+        # when unordered: nan) and the share its new term takes (0, 1, 1/2, 1)
+        passes = (1.0 - less - tie) * self.kept
+        takes = (1.0 - (before > x) - tie) * self.kept + self.cut
+        share = np.ones(X.shape)  # of the chain's gradient, what each term receives
+        for i in range(X.shape[1] - 2, -1, -1):
+            np.multiply(share[:, i + 1], passes[:, i], out=share[:, i])
+        share[:, 1:] *= takes
+        G = GV[self.out.key]
+        c = G[:, None, :] * share
+        if not np.isfinite(G).all():
+            c = np.where(share == 0.0, 0.0, c)  # a gate's 0 is exact: no nan × 0
+        self.terms.add(np, GV, GU, c[self.real] if self.padded else c.reshape(-1, c.shape[2]))
 
 
 class Replay:
@@ -259,6 +467,8 @@ class Replay:
         self._steps, self._leaves, self._slot_of = plan.steps, plan.leaves, plan.slot_of
         self._U = np.zeros(plan.n_uniform)
         self._U[_ONE] = 1.0
+        for slot, value in plan.constants.items():
+            self._U[slot] = value
         self._leaf_slots = np.asarray([plan.uniform_slot[i] for i in plan.leaf_positions], dtype=np.intp)
         self._root_slots = plan.slot_of[program.root]
         self._V = None  # the values of the latest forward: one row per varying node
@@ -266,45 +476,27 @@ class Replay:
 
     def forward(self, batch):
         """The root's value for each row of ``batch`` (shape ``(N, len(inputs))``), as a float64 array."""
-        np = self._np
-        try:
-            batch = np.asarray(batch, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(f"Tape.forward() takes a 2-D array of numbers: {error}") from None
-        if batch.ndim != 2 or batch.shape[1] != len(self.inputs) or batch.shape[0] == 0:
-            raise ValueError(f"Tape.forward() takes a batch of shape (N, {len(self.inputs)}) with N >= 1 "
-                             f"(one column per input), got shape {batch.shape}")
+        batch = as_batch(self._np, batch, len(self.inputs))
         self._V = None  # until this forward is through: backward() must not use a half-made one
         self._U[self._leaf_slots] = [leaf.data for leaf in self._leaves]
-        try:
-            V = self._run(batch)
-        except _Undefined as failure:
-            # The steps go by depth, not by row: an earlier row may fail at a later step.
-            # The engine, sample after sample, would stop at the first row that fails.
-            while failure.row > 0:
-                try:
-                    self._run(batch[: failure.row])
-                    break
-                except _Undefined as earlier:
-                    failure = earlier
-            raise failure.error from None
+        V = self._buffer(batch.shape[0])[0]
+        V[: len(self.inputs)] = batch.T
+        watch = _Watch(self._np, batch.shape[0])
+        with self._np.errstate(all="ignore"):
+            for step in self._steps:
+                step.forward(self._lib, V, self._U, watch)
+        error = watch.error()
+        if error is not None:
+            raise error from None
         self._V = V
         return self.values(self.root)
 
-    def _run(self, batch):
-        V = self._buffer(batch.shape[0])[0]
-        V[: len(self.inputs)] = batch.T
-        with self._np.errstate(all="ignore"):
-            for step in self._steps:
-                step.forward(self._lib, V, self._U)
-        return V
-
     def backward(self, gradient: float = 1.0) -> None:
-        """Add d(mean of the root over the rows)/d(leaf) into every leaf that is not an input
+        """Add d(mean of the root over the rows)/d(leaf) into every parameter
         (times ``gradient``, as ``Value.backward(gradient)``)."""
         np, V, U = self._np, self._V, self._U
         if V is None:
-            raise RuntimeError("Tape.backward() needs a forward(batch) first")
+            raise RuntimeError("Tape.backward() needs a forward(batch) that succeeded first")
         GV, GU = self._buffer(V.shape[1])[1], np.zeros(U.shape)
         GV.fill(0.0)
         if self._root_slots.varying:
@@ -326,6 +518,7 @@ class Replay:
         if V is None or V.shape[1] != n:
             size = (self._plan.n_varying, n)
             V, GV = self._buffers = (self._np.empty(size), self._np.empty(size))
+            V[self._plan.pad] = -self._np.inf  # what a max chain shorter than others is padded with
         return V, GV
 
     def values(self, node: Value):
@@ -347,11 +540,12 @@ class Replay:
 class _Plan:
     """One sample's program (:func:`autograd.lower.lower`) as NumPy steps over a batch.
 
-    ``steps``: the :class:`_Operation` and :class:`_WeightedSums` to run in
-    order; where each node lives (``slot`` in the varying array,
-    ``uniform_slot`` in the uniform one; ``slot_of`` for the nodes a caller
-    may ask for); ``leaf_positions``/``leaves``: the parameters (and
-    constants); ``n_varying``, ``n_uniform``: the arrays' sizes.
+    ``steps``: the steps to run in order; where each node lives (``slot``
+    in the varying array, ``uniform_slot`` in the uniform one; ``slot_of``
+    for the nodes a caller may ask for); ``leaf_positions``/``leaves``: the
+    parameters; ``constants``: the uniform slots of the constants (one per
+    value) and their values; ``n_varying``, ``n_uniform``: the arrays' sizes;
+    ``pad``: the varying row of -inf that pads max chains.
     """
 
     def __init__(self, np, program: Program, lib) -> None:
@@ -370,11 +564,12 @@ class _Plan:
             if op:
                 varying[i] = any(varying[p] for p in parents[i])
         # Which nodes need a gradient: those with a parameter below them.
-        needs = [not op and not is_input[i] for i, op in enumerate(ops)]
+        needs = [False] * len(nodes)
+        for i in program.parameters:
+            needs[i] = True
         for i, op in enumerate(ops):
             if op:
                 needs[i] = any(needs[p] for p in parents[i])
-        self.needs = needs
         users = [0] * len(nodes)
         for ps in parents:
             for p in ps:
@@ -382,70 +577,130 @@ class _Plan:
         protected = {index[x] for x in keep if x in index} | {len(nodes) - 1}
         self.single = [users[i] == 1 and i not in protected for i in range(len(nodes))]
 
-        # -- fused weighted sums, and what they absorb -----------------------------
+        # -- sums and max chains fused into one node each, and what they absorb ------
         absorbed: set[int] = set()
-        sums: dict[int, tuple] = {}
+        fused: dict[int, tuple] = {}
         for i in range(len(nodes) - 1, -1, -1):
-            if ops[i] == "+" and varying[i] and i not in absorbed:
-                fused = self._weighted_sum(i)
-                if fused is not None:
-                    sums[i], inner = fused
+            if varying[i] and i not in absorbed and ops[i] in ("+", "max"):
+                found = self._fused(i)
+                if found is not None:
+                    fused[i], inner = found
                     absorbed |= inner
 
-        # -- depth of each computed node; steps grouped by (depth, kind) ----------
-        depth = [0] * len(nodes)
-        groups: dict[tuple, list[int]] = {}
-        reads: dict[int, list[int]] = {}
-        for i, op in enumerate(ops):
-            if not op or i in absorbed:
-                continue
-            if i in sums:
-                terms, bias = sums[i]
-                deps = [x for _, x in terms] + [w for w, _ in terms if w is not None] + bias
-                key = ("sum", tuple(x for _, x in terms))
+        # -- levels: depth first, then later where that joins a group of the same kind ----
+        computed = [i for i, op in enumerate(ops) if op and i not in absorbed]
+        deps, keys = {}, {}
+        for i in computed:
+            if i in fused:
+                kind, terms, bias, plain = fused[i]
+                deps[i] = [p for t in terms for p in (t if isinstance(t, tuple) else (t,))] + bias + plain
+                keys[i] = (_FUSED, kind, (len(terms), len(plain)) if kind == "weighted" else 0)
             else:
-                ps = parents[i]
-                reads[i] = program.reads[i]  # x * (1/y) reads x and y: it is valued as x / y (lower.QUOTIENT)
-                deps = ps + reads[i]
-                key = (op, program.quotients[i], tuple(varying[p] for p in reads[i]))
-            depth[i] = 1 + max((depth[d] for d in deps), default=0)
-            groups.setdefault((depth[i], *key), []).append(i)
+                deps[i] = [*parents[i], *program.reads[i]]  # x * (1/y) reads x and y (lower.QUOTIENT)
+                keys[i] = (ops[i], program.quotients[i], tuple(varying[p] for p in program.reads[i]))
+        level = self._levels(computed, deps, keys)
 
-        # -- storage: inputs first in V; then each step's outputs, side by side ----
+        # -- storage: inputs first in V, then the padding row; then each step's outputs ----
         self.slot = {index[x]: k for k, x in enumerate(inputs) if x in index}
-        leaves = [i for i, op in enumerate(ops) if not op and not is_input[i]]
-        self.uniform_slot = {i: 2 + k for k, i in enumerate(leaves)}  # after _ZERO and _ONE
-        n_varying, n_uniform = len(inputs), 2 + len(leaves)
+        self.pad = len(inputs)
+        self.constants: dict[int, float] = {}
+        self.uniform_slot: dict[int, int] = {}
+        n_uniform = 2  # after _ZERO and _ONE
+        by_value: dict[bytes, int] = {}
+        for i in program.constants:  # one slot per value: constants never change
+            value = nodes[i].data
+            bits = struct.pack("<d", value)
+            if bits not in by_value:
+                by_value[bits], n_uniform = n_uniform, n_uniform + 1
+                self.constants[by_value[bits]] = value
+            self.uniform_slot[i] = by_value[bits]
+        leaves = program.parameters
+        for i in leaves:
+            self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
+        n_varying = len(inputs) + 1
+        groups: dict[tuple, list[int]] = {}
+        for i in computed:
+            groups.setdefault((level[i], keys[i]), []).append(i)
         steps = []
-        for key in sorted(groups, key=lambda k: k[0]):
-            members = groups[key]
+        for lvl, key in sorted(groups, key=lambda k: k[0]):
+            members = groups[lvl, key]
+            fused_kind = key[1] if key[0] is _FUSED else None
+            if fused_kind == "weighted":
+                steps += self._weighted_steps(members, fused, needs, n_varying)
+                n_varying += len(members)
+                continue
             for i in members:
                 if varying[i]:
                     self.slot[i], n_varying = n_varying, n_varying + 1
                 else:
                     self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
             out = self._slots([[i] for i in members])[0]
-            if key[1] == "sum":
-                terms = [sums[i][0] for i in members]
-                xs = self._slots([[x] for _, x in terms[0]])[0]
-                weights = [[_ONE if w is None else self.uniform_slot[w] for w, _ in t] for t in terms]
-                biases = [[self.uniform_slot[b] for b in sums[i][1]] for i in members]
-                steps.append(_WeightedSums(np, xs, weights, biases, out, any(needs[x] for _, x in terms[0])))
-                continue
-            row = PRIMITIVES[key[1]]
-            operand = self._slots([parents[i] for i in members])
-            read = self._slots([reads[i] for i in members]) if key[2] else operand
-            needed = [any(needs[parents[i][j]] for i in members) for j in range(row.arity)]
-            steps.append(_Operation(row, QUOTIENT if key[2] else row, rules[row.op], read, operand, out, needed))
+            if fused_kind in ("sum", "dot"):
+                terms = [fused[i][1] for i in members]
+                flat = [t for ts in terms for t in ts]
+                pairs = fused_kind == "dot"
+                a = self._slots([[t[0] if pairs else t] for t in flat])[0]
+                b = self._slots([[t[1]] for t in flat])[0] if pairs else None
+                need = (any(needs[t[0]] for t in flat), any(needs[t[1]] for t in flat)) if pairs else \
+                    (any(needs[t] for t in flat), False)
+                biases = [[self.uniform_slot[j] for j in fused[i][2]] for i in members]
+                steps.append(_Reduction(np, a, b, [len(ts) for ts in terms], biases, out, need))
+            elif fused_kind == "max":
+                terms = [fused[i][1] for i in members]
+                width = max(len(ts) for ts in terms)
+                index_rows = [[self.pad] * (width - len(ts)) + [self.slot[t] for t in ts] for ts in terms]
+                flat = self._slots([[t] for ts in terms for t in ts])[0]
+                steps.append(_MaxChains(np, index_rows, [width - len(ts) for ts in terms], flat, out))
+            else:
+                op, quotient, _ = key
+                row = PRIMITIVES[op]
+                operand = self._slots([parents[i] for i in members])
+                read = self._slots([program.reads[i] for i in members]) if quotient else operand
+                needed = [any(needs[parents[i][j]] for i in members) for j in range(row.arity)]
+                steps.append(_Operation(np, row, QUOTIENT if quotient else row, rules[op], read, operand, out,
+                                        needed, members))
         self.steps = steps
         self.operations = sum(1 for op in ops if op)
         self.n_varying, self.n_uniform = n_varying, n_uniform
         self.leaf_positions = leaves
         self.leaves = [nodes[i] for i in leaves]
-        root_i = len(nodes) - 1
-        kept = [root_i, *(index[x] for x in keep if x in index), *(index[x] for x in inputs if x in index),
+        kept = [len(nodes) - 1, *(index[x] for x in keep if x in index), *(index[x] for x in inputs if x in index),
                 *leaves]
         self.slot_of = {nodes[i]: self._slots([[i]])[0] for i in kept}
+
+    def _levels(self, computed: list[int], deps: dict, keys: dict) -> dict[int, int]:
+        """Each computed node's level: its depth, then (from the root down) the latest level that
+        still comes before all its users and already holds a group of its kind, if any is later."""
+        level: dict[int, int] = {}
+        for i in computed:
+            level[i] = 1 + max((level.get(d, 0) for d in deps[i]), default=0)
+        users: dict[int, list[int]] = {}
+        held: dict[tuple, dict[int, int]] = {}
+        for i in computed:
+            for d in deps[i]:
+                users.setdefault(d, []).append(i)
+            count = held.setdefault(keys[i], {})
+            count[level[i]] = count.get(level[i], 0) + 1
+        sorted_levels = {key: sorted(count) for key, count in held.items()}
+        for i in reversed(computed):
+            if i not in users:
+                continue
+            latest = min(level[u] for u in users[i]) - 1
+            if latest <= level[i]:
+                continue
+            levels = sorted_levels[keys[i]]
+            j = bisect_right(levels, latest) - 1
+            target = levels[j]
+            if target <= level[i]:
+                continue
+            count = held[keys[i]]
+            count[level[i]] -= 1
+            if not count[level[i]]:
+                del count[level[i]]
+                levels.remove(level[i])
+            level[i] = target
+            count[target] += 1
+        return level
 
     def _slots(self, positions: list[list[int]]) -> list[_Slots]:
         """Operand ``j`` of each of a step's nodes (``positions[k][j]``), as one :class:`_Slots` per ``j``."""
@@ -456,10 +711,48 @@ class _Plan:
             slots.append(_Slots(self.np, [table[i] for i in column], varying))
         return slots
 
-    def _weighted_sum(self, root: int):
-        """``root``'s tree of ``+`` as a weighted sum ``(terms, bias)``, and the nodes it absorbs;
-        None when it has no weighted term (then plain ``+`` steps do as well)."""
+    def _weighted_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int) -> list:
+        """The weighted sums of one level: blocks of sums that read the same ``x`` s, and blocks with
+        the same weights in one batched product; outputs in slots from ``first_slot`` on, block by block."""
+        blocks: dict[tuple, list[int]] = {}
+        for i in members:
+            blocks.setdefault(tuple(x for _, x in fused[i][1]), []).append(i)
+        shared: dict[tuple, list[tuple]] = {}
+        for xs, sums in blocks.items():
+            weights = tuple(tuple(self.uniform_slot[w] for w, _ in fused[i][1]) for i in sums)
+            shared.setdefault(weights, []).append(xs)
+        steps = []
+        for weights, xs_list in shared.items():
+            start = first_slot
+            biases, plain = [], []
+            for xs in xs_list:
+                for i in blocks[xs]:
+                    self.slot[i], first_slot = first_slot, first_slot + 1
+                    biases.append([self.uniform_slot[b] for b in fused[i][2]])
+                    plain += fused[i][3]
+            out = _Slots(self.np, list(range(start, first_slot)), True)
+            xs = self._slots([[x] for xs in xs_list for x in xs])[0]
+            steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights], biases,
+                                       self._slots([[t] for t in plain])[0] if plain else None, out,
+                                       any(needs[x] for xs in xs_list for x in xs)))
+        return steps
+
+    def _fused(self, root: int):
+        """``root`` (a ``+`` or ``max`` over computed nodes) as one fused node ``(kind, terms, bias,
+        plain)`` and the nodes it absorbs, or None when single operations do as well. A weighted sum's
+        terms are ``(w, x)`` pairs, its ``plain`` the computed terms it adds with no weight."""
         ops, parents, varying, single = self.ops, self.parents, self.varying, self.single
+        if ops[root] == "max":  # a left chain: max(max(max(x0, x1), x2), x3)
+            terms, inner, i = [], set(), root
+            while ops[i] == "max" and varying[i] and (i == root or single[i]):
+                if i != root:
+                    inner.add(i)
+                terms.append(parents[i][1])
+                i = parents[i][0]
+            terms.append(i)
+            if len(terms) < 3 or not all(varying[t] for t in terms):
+                return None
+            return ("max", terms[::-1], [], []), inner
         terms, bias, inner = [], [], set()
         stack = [root]
         while stack:  # left operand first: the terms in the order the chain adds them
@@ -468,20 +761,20 @@ class _Plan:
                 if i != root:
                     inner.add(i)
                 stack.extend(reversed(parents[i]))
-            elif not varying[i]:
-                bias.append(i)
-            elif ops[i] == "*" and single[i] and self._weighted(i):
-                a, b = parents[i]
-                w, x = (a, b) if varying[b] else (b, a)
-                terms.append((w, x))
-                inner.add(i)
+            elif varying[i]:
+                terms.append(i)
             else:
-                terms.append((None, i))  # a plain term: weight 1
-        if all(w is None for w, _ in terms):
-            return None
-        return (terms, bias), inner
-
-    def _weighted(self, i: int) -> bool:
-        """A product of a uniform weight and a varying node (not a quotient ``x * (1/y)``)."""
-        a, b = self.parents[i]
-        return self.varying[a] != self.varying[b] and self.ops[b] != "1/x"
+                bias.append(i)
+        products = [ops[t] == "*" and single[t] and ops[parents[t][1]] != "1/x" for t in terms]
+        weighted = [p and varying[parents[t][0]] != varying[parents[t][1]] for p, t in zip(products, terms)]
+        if sum(weighted) >= MIN_WEIGHTS:
+            inner.update(t for t, w in zip(terms, weighted) if w)
+            pairs = [(b, a) if varying[a] else (a, b) for a, b in (parents[t] for t, w in zip(terms, weighted) if w)]
+            return ("weighted", pairs, bias, [t for t, w in zip(terms, weighted) if not w]), inner
+        if len(terms) >= 2 and all(p and varying[parents[t][0]] and varying[parents[t][1]]
+                                   for p, t in zip(products, terms)):
+            inner.update(terms)
+            return ("dot", [parents[t] for t in terms], bias, []), inner
+        if len(terms) >= 3:
+            return ("sum", terms, bias, []), inner
+        return None

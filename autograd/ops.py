@@ -187,15 +187,16 @@ def _power_vjp(lib, g, out, a, b):
     # formulas fail: a^0 is the constant 1 (no gradient to a, even at a = 0);
     # at a = 0 the slope of 0 < b < 1 is +inf, the limit (power_or_inf's pole,
     # whose own slope is -inf, so second derivatives are the limits too), and
-    # the exponent gets 0 (b >= 0 there: a negative b raised in forward); a
-    # negative base (an integer b) has no real log: nan.
+    # the exponent gets 0 (b >= 0 there: a negative b raised in forward; a nan
+    # b gets nan, as PyTorch's); a negative base (an integer b) has no real
+    # log: nan.
     if _is_zero(b):
         da = 0.0
     else:
         da = g * (b * lib.power_or_inf(a, b - 1.0))
     if a > 0.0:
         db = g * (out * lib.log(a))
-    elif _is_zero(a):
+    elif _is_zero(a) and b >= 0.0:
         db = 0.0
     else:
         db = g * math.nan
@@ -253,7 +254,7 @@ def _power_vjp_batched(lib, g, out, a, b):
     where = lib.where
     da = where(b == 0.0, 0.0, where((b < 1.0) & (a == 0.0), g * math.inf,
                                     g * (b * lib.np.power(a, b - 1.0))))
-    db = where(a > 0.0, g * (out * lib.np.log(a)), where(a == 0.0, 0.0, g * math.nan))
+    db = where(a > 0.0, g * (out * lib.np.log(a)), where((a == 0.0) & (b >= 0.0), 0.0, g * math.nan))
     return (da, db)
 
 

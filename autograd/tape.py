@@ -179,7 +179,7 @@ class Tape:
         """Add ``gradient`` times d(root)/d(leaf) into every leaf's ``.grad`` (every leaf but the inputs,
         of the mean over the rows, for the batched tape), exactly as ``root.backward(gradient)``."""
         with self._lock:
-            self._replay.backward(gradient)
+            self._replay.backward(_gradient(gradient))  # (checked here for both tapes: issue 21)
 
     def values(self, node: Value) -> Any:
         """The latest ``forward``'s value of ``node``: the root or a node named in ``keep`` (and, for

@@ -13,7 +13,11 @@ measurement's heap and garbage collector state never bleed into another):
 * a chain ``y = relu(y * 1.0000001 + 0.1)``: build and backward times, and
   the deepest chain micrograd can back-propagate;
 * bytes per node of a 100,000-node graph (tracemalloc);
-* what ``import autograd, nn`` adds to a bare interpreter start.
+* what ``import autograd, nn`` adds to a bare interpreter start;
+* the ``gpt`` workload: microgpt's training loop (``microgpt.py``) on its own
+  engine class and on ``autograd.Value``, and the batched GPT (one name's
+  graph on the batched tape) against the same model in PyTorch, at 256
+  names x block 8 and 1,024 x 16, with equality checks.
 
 The engine's step is measured as ``nn.fit`` runs it, with the cycle
 collector paused, and with it on (as a user's own loop runs it); micrograd
@@ -24,6 +28,7 @@ from run to run.
 
     python bench/run.py            # everything
     python bench/run.py --quick    # fewer repetitions, smaller graphs
+    python bench/run.py --only gpt # the gpt workload alone (issue 19); replaces its section
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+
+from autograd.files import write_atomic  # noqa: E402  (after the path is set)
 
 CHAIN_FACTOR = 1.0000001
 CHAIN_SHIFT = 0.1
@@ -197,7 +204,86 @@ def worker_tape_build(points: int, traced: bool) -> dict:
             "copies": sum(len(g.blocks) for g in groups), "block": [len(g.blocks[0].members) for g in groups]}
 
 
-WORKERS = {"demo": worker_demo, "chain": worker_chain, "max_depth": worker_max_depth,
+def worker_microgpt(impl: str, steps: int, warmup: int, gc_on: bool) -> dict:
+    """microgpt's training loop on its own class (``micro``) or on ``autograd.Value``: step times, losses."""
+    import microgpt
+
+    Value = microgpt.MicroValue if impl == "micro" else _value_class("valuegrad")
+    docs = microgpt.first_names()
+    if not gc_on:
+        gc.disable()
+    marks = [time.perf_counter()]
+    losses = microgpt.train(Value, docs, warmup + steps, on_step=lambda step: marks.append(time.perf_counter()))
+    times = [b - a for a, b in zip(marks, marks[1:])][warmup:]
+    return {"times": times, "losses": [repr(x) for x in losses]}
+
+
+def worker_gpt(impl: str, names: int, block: int, steps: int, warmup: int, check: int = 0) -> dict:
+    """One step (forward and backward of the mean loss over ``names`` names) of the batched GPT on the
+    batched tape or PyTorch; its loss and gradients; with ``check``, the engine on the first ``check``
+    names against the tape."""
+    import numpy as np
+    import workloads
+
+    weights = workloads.gpt_weights(block)
+    batch = workloads.gpt_batch(workloads.gpt_names(names), block)
+    start = time.perf_counter()
+    if impl == "torch":
+        import torch
+
+        loss_of, params = workloads.gpt_torch(weights, block)
+        tensor = torch.tensor(batch)
+
+        def step():
+            for p in params.values():
+                p.grad = None
+            loss = loss_of(tensor)
+            loss.backward()
+            return loss.item()
+
+        def grads():
+            return np.concatenate([p.grad.numpy().ravel() for p in params.values()])
+    else:
+        from autograd import Tape, Value
+
+        root, inputs, params = workloads.gpt_sample_loss(Value, weights, batch[0])
+        tape = Tape(root, inputs=inputs)
+
+        def step():
+            for p in params:
+                p.grad = 0.0
+            loss = float(tape.forward(batch).mean())
+            tape.backward()
+            return loss
+
+        def grads():
+            return np.array([p.grad for p in params])
+    setup = time.perf_counter() - start
+    times = []
+    for k in range(warmup + steps):
+        start = time.perf_counter()
+        loss = step()
+        if k >= warmup:
+            times.append(time.perf_counter() - start)
+    result = {"setup": setup, "times": times, "loss": loss, "grads": grads().tolist()}
+    if check:  # the engine: one graph per name, their mean, backward
+        rows = batch[:check]
+        values = tape.forward(rows)
+        for p in params:
+            p.grad = 0.0
+        tape.backward()
+        taped = np.array([p.grad for p in params])
+        graphs = [workloads.gpt_sample_loss(Value, weights, row) for row in rows]
+        mean = sum(g[0] for g in graphs) * (1.0 / check)
+        mean.backward()
+        engine = np.array([sum(g[2][i].grad for g in graphs) for i in range(len(params))])
+        result["check"] = {
+            "values": float(np.max(np.abs(values - [g[0].data for g in graphs]) / np.abs(values))),
+            "grads": float(np.max(np.abs(taped - engine)) / np.max(np.abs(engine)))}
+    return result
+
+
+WORKERS = {"microgpt": worker_microgpt, "gpt": worker_gpt, "demo": worker_demo, "chain": worker_chain, "max_depth": worker_max_depth,
            "memory": worker_memory, "tape_build": worker_tape_build}
 
 
@@ -207,9 +293,11 @@ def _worker_main(argv: list[str]) -> None:
 
 
 def run_worker(name: str, **kwargs) -> dict:
+    # One BLAS thread, as PyTorch gets: on a shared machine NumPy's threaded small products stall.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", name, json.dumps(kwargs)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True, capture_output=True, text=True, cwd=ROOT, env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -253,10 +341,111 @@ def fmt_time(seconds: float | None) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
+GPT_START, GPT_END = "<!-- gpt -->", "<!-- /gpt -->"
+
+
+def gpt_section(say, quick: bool) -> list[tuple[str, str, bool]]:
+    """The ``gpt`` workload (issue 19): microgpt's loop on its class and on ``autograd.Value``; the
+    batched GPT on the batched tape and on PyTorch. Says its tables; returns its targets' rows."""
+    import numpy as np
+
+    say(GPT_START)
+    say("### microgpt's training loop: its own `Value` class against `autograd.Value`")
+    say()
+    say("Karpathy's microgpt.py (February 2026) trains a GPT (n_embd 16, 4 heads, 1 layer, block 16, "
+        "4,192 parameters, Adam) one name a step; `bench/microgpt.py` is its engine class and loop, "
+        "written after it, run here on the `names` package's 5,494 first names with only the class "
+        "swapped. Rounds interleave the two; steps pooled.")
+    say()
+    plan = [("micro", True), ("valuegrad", True), ("micro", False), ("valuegrad", False)]
+    steps, warmup, rounds = (3, 1, 1) if quick else (8, 2, 3)
+    runs: dict = {}
+    for round_ in range(rounds):
+        for impl, gc_on in plan:
+            print(f"microgpt, round {round_ + 1}/{rounds}: {impl}{'' if gc_on else ' (gc off)'}",
+                  file=sys.stderr, flush=True)
+            r = run_worker("microgpt", impl=impl, steps=steps, warmup=warmup, gc_on=gc_on)
+            if (impl, gc_on) in runs:
+                runs[impl, gc_on]["times"] += r["times"]
+            else:
+                runs[impl, gc_on] = r
+    ours, theirs = ([float(x) for x in runs[impl, True]["losses"]] for impl in ("valuegrad", "micro"))
+    spread = max(abs(a - b) / abs(b) for a, b in zip(ours, theirs))
+    if spread > 1e-12:
+        raise SystemExit(f"microgpt's losses differ on autograd.Value (relative {spread:.1e})")
+    identical = sum(a == b for a, b in zip(ours, theirs))
+    say(f"Losses of the {len(ours)} steps: {identical} identical to the last bit, the others to "
+        f"{spread:.0e} relative (valuegrad values `x / y` as the exactly rounded quotient, microgpt "
+        "as `x * y**-1`: the last bit of about one division in four).")
+    say()
+    say("| engine | per step (median) | fastest step | steps timed | speed-up |")
+    say("| --- | ---: | ---: | ---: | ---: |")
+    median = {key: statistics.median(r["times"]) for key, r in runs.items()}
+    labels = {("micro", True): "microgpt's `Value`, collector on (as users run it)",
+              ("valuegrad", True): "`autograd.Value`, collector on",
+              ("micro", False): "microgpt's `Value`, collector off (for reference)",
+              ("valuegrad", False): "`autograd.Value`, collector off"}
+    for key, r in runs.items():
+        base = median["micro", key[1]]
+        say(f"| {labels[key]} | {fmt_time(median[key])} | {fmt_time(min(r['times']))} | {len(r['times'])} "
+            f"| {base / median[key]:.2f}x |")
+    say()
+    ratio_on = median["micro", True] / median["valuegrad", True]
+    ratio_off = median["micro", False] / median["valuegrad", False]
+
+    say("### The batched GPT: one name's graph on the batched tape against PyTorch")
+    say()
+    say("microgpt's model as one name's graph (one-hot tokens, the next token one-hot, a 0/1 mask "
+        "per position, the softmax's shift computed by `max` gates), replayed over a batch of names "
+        "by `Tape(loss, inputs=...)`; PyTorch runs the same model with the same weights on float64 "
+        "tensors, one thread. A step is the forward and backward of the mean loss (the optimizer's "
+        "update is not timed). NumPy's BLAS runs one thread too.")
+    say()
+    say("| names x block | batched tape (median) | PyTorch (median) | tape / PyTorch | tape build "
+        "| tape = engine (values, grads) | PyTorch = tape (loss, grads) |")
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    sizes = [(256, 8), (1024, 16)]
+    targets = [("microgpt's loop on `autograd.Value` >= 3.5x microgpt's `Value` (collector on)",
+                f"{ratio_on:.2f}x ({ratio_off:.2f}x with it off)", ratio_on >= 3.5)]
+    for names, block in sizes:
+        steps = 5 if quick else (20 if names <= 256 else 8)
+        rounds = 1 if quick else 2
+        result: dict = {}
+        for round_ in range(rounds):
+            for impl in ("batched", "torch"):
+                print(f"gpt {names} x {block}, round {round_ + 1}/{rounds}: {impl}", file=sys.stderr, flush=True)
+                r = run_worker("gpt", impl=impl, names=names, block=block, steps=steps, warmup=2,
+                               check=32 if impl == "batched" and round_ == 0 else 0)
+                if impl in result:
+                    result[impl]["times"] += r["times"]
+                else:
+                    result[impl] = r
+        tape, torch_ = result["batched"], result["torch"]
+        t_tape, t_torch = statistics.median(tape["times"]), statistics.median(torch_["times"])
+        grads = np.array(tape["grads"]), np.array(torch_["grads"])
+        torch_grads = float(np.max(np.abs(grads[0] - grads[1])) / np.max(np.abs(grads[1])))
+        torch_loss = abs(tape["loss"] - torch_["loss"]) / abs(torch_["loss"])
+        check = tape["check"]
+        if max(check["values"], check["grads"], torch_grads, torch_loss) > 1e-12:
+            raise SystemExit(f"the batched GPT disagrees at {names} x {block}: {check}, "
+                             f"PyTorch {torch_loss:.1e} {torch_grads:.1e}")
+        say(f"| {names:,} x {block} | {fmt_time(t_tape)} | {fmt_time(t_torch)} | {t_tape / t_torch:.2f}x "
+            f"| {fmt_time(tape['setup'])} | {check['values']:.0e}, {check['grads']:.0e} "
+            f"| {torch_loss:.0e}, {torch_grads:.0e} |")
+        targets.append((f"batched GPT at {names:,} names x block {block} <= 1.5x PyTorch",
+                        f"{t_tape / t_torch:.2f}x", t_tape / t_torch <= 1.5))
+    say()
+    say("The engine's check runs one graph per name over the first 32 names (their mean, `backward()`).")
+    say(GPT_END)
+    say()
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller chains")
     parser.add_argument("--out", default=str(HERE / "results.md"))
+    parser.add_argument("--only", choices=["gpt"], help="run one workload; its section of --out is replaced")
     args = parser.parse_args()
     quick = args.quick
     report: list[str] = []
@@ -264,6 +453,23 @@ def main() -> None:
     def say(line: str = "") -> None:
         print(line, flush=True)
         report.append(line)
+
+    if args.only == "gpt":
+        rows = gpt_section(say, quick)
+        say("| target (issue 19) | measured | met |")
+        say("| --- | --- | :---: |")
+        for name, value, ok in rows:
+            say(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+        out = Path(args.out)
+        old = out.read_text(encoding="utf-8") if out.exists() else ""
+        new = "\n".join(report[:report.index(GPT_END) + 1])
+        if GPT_START in old and GPT_END in old:
+            old = old[:old.index(GPT_START)] + new + old[old.index(GPT_END) + len(GPT_END):]
+        else:
+            old = old.replace("### Targets", new + "\n\n### Targets", 1) if "### Targets" in old else old + new
+        write_atomic(out, old.encode("utf-8"))
+        print(f"wrote the gpt section of {out}", file=sys.stderr)
+        return
 
     import micrograd  # noqa: F401  (fail early and clearly when the bench extra is missing)
 
@@ -466,6 +672,9 @@ def main() -> None:
         f"`-X importtime` cumulative: {own}; graphviz imported: {imp['graphviz_imported']}.")
     say()
 
+    # -- gpt ----------------------------------------------------------------------------
+    gpt_rows = gpt_section(say, quick)
+
     # -- targets ----------------------------------------------------------------------
     tape = median["tape", True]
     engine = median["engine", False]
@@ -497,7 +706,8 @@ def main() -> None:
     rows.append(("<= 200 bytes per node, 100,000-node graph",
                  f"{per_node:.0f} built, {after_node:.0f} after backward", after_node <= 200))
     rows.append(("`import autograd, nn` adds < 30 ms", fmt_time(imp["added"]), imp["added"] < 0.030))
-    say("### Targets (issues 6, 9 and 16)")
+    rows += gpt_rows
+    say("### Targets (issues 6, 9, 16 and 19)")
     say()
     say("| target | measured | met |")
     say("| --- | ---: | :---: |")
@@ -505,12 +715,7 @@ def main() -> None:
         say(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
     say()
 
-    out = Path(args.out)
-    # Atomically: a reader never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".results-", suffix=".md")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(report) + "\n")
-    os.replace(tmp, out)
+    write_atomic(Path(args.out), ("\n".join(report) + "\n").encode("utf-8"))  # a reader never sees half
     shutil.rmtree(moons)
     print(f"wrote {out}", file=sys.stderr)
 

@@ -303,3 +303,154 @@ SETUPS = {
     "batched": batched_setup,
     "torch": torch_setup,
 }
+
+
+# -- the gpt workload: microgpt's model, one name's graph over a batch of names ------------------
+GPT_VOCAB, GPT_EMBD, GPT_HEADS = 27, 16, 4  # a-z and BOS; microgpt's n_embd and n_head
+
+
+def gpt_weights(block: int) -> dict:
+    """microgpt's initial weights (``random.seed(42)``, its shuffle, then its draws), as floats;
+    ``wpe`` cut to ``block`` positions. Keys and shapes are microgpt's ``state_dict``'s."""
+    import microgpt
+
+    random.seed(42)
+    random.shuffle(microgpt.first_names())  # the draws microgpt makes before its weights
+
+    def matrix(nout, nin, std=0.08):
+        return [[random.gauss(0, std) for _ in range(nin)] for _ in range(nout)]
+
+    C = GPT_EMBD
+    weights = {"wte": matrix(GPT_VOCAB, C), "wpe": matrix(16, C), "lm_head": matrix(GPT_VOCAB, C),
+               "attn_wq": matrix(C, C), "attn_wk": matrix(C, C), "attn_wv": matrix(C, C),
+               "attn_wo": matrix(C, C), "mlp_fc1": matrix(4 * C, C), "mlp_fc2": matrix(C, 4 * C)}
+    weights["wpe"] = weights["wpe"][:block]
+    return weights
+
+
+def gpt_names(n: int) -> list[str]:
+    """The first ``n`` names of the ``names`` package, shuffled as microgpt shuffles them."""
+    import microgpt
+
+    docs = microgpt.first_names()
+    random.Random(42).shuffle(docs)
+    return docs[:n]
+
+
+def gpt_batch(docs: list[str], block: int):
+    """One row per name: for each position, the token one-hot, the next token one-hot, and a 0/1
+    mask (1 where microgpt's loop has a loss); the name padded to the block with BOS."""
+    import numpy as np
+
+    V = GPT_VOCAB
+    rows = np.zeros((len(docs), block, 2 * V + 1))
+    for r, doc in enumerate(docs):
+        tokens = [V - 1] + [ord(ch) - ord("a") for ch in doc] + [V - 1]
+        tokens += [V - 1] * (block + 1 - len(tokens))
+        for p in range(block):
+            rows[r, p, tokens[p]] = 1.0
+            rows[r, p, V + tokens[p + 1]] = 1.0
+            rows[r, p, 2 * V] = 1.0 if p < len(doc) + 1 else 0.0
+    return rows.reshape(len(docs), -1)
+
+
+def gpt_sample_loss(Value, weights: dict, row):
+    """One name's loss as a graph of ``Value`` s, with its inputs: ``(loss, inputs, params)``.
+
+    ``row`` is the name's row of :func:`gpt_batch` (the block is its length / 55).
+
+    microgpt's model, each position's token as a one-hot vector (the embedding a weighted sum),
+    the softmax's shift computed in the graph (max gates: it is recomputed for every row), and
+    the loss the mean over the positions the mask keeps of log-sum-exp minus the target's logit.
+    """
+    sd = {k: [[Value(x) for x in row] for row in m] for k, m in weights.items()}
+    params = [p for m in sd.values() for row in m for p in row]
+    V, C, H = GPT_VOCAB, GPT_EMBD, GPT_HEADS
+    D = C // H
+    block = len(row) // (2 * V + 1)
+    inputs = [Value(float(x)) for x in row]
+    wte_columns = [list(col) for col in zip(*sd["wte"])]
+
+    def linear(x, w):
+        return [sum(wi * xi for wi, xi in zip(wo, x)) for wo in w]
+
+    def rmsnorm(x):
+        ms = sum(xi * xi for xi in x) / len(x)
+        scale = (ms + 1e-5) ** -0.5
+        return [xi * scale for xi in x]
+
+    def shifted_exps(logits):
+        shift = logits[0]
+        for val in logits[1:]:
+            shift = shift.max(val)
+        return shift, [(val - shift).exp() for val in logits]
+
+    def softmax(logits):
+        exps = shifted_exps(logits)[1]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+    keys, values, losses, masks = [], [], [], []
+    for p in range(block):
+        row = inputs[p * (2 * V + 1):(p + 1) * (2 * V + 1)]
+        token, target, mask = row[:V], row[V:2 * V], row[2 * V]
+        x = [t + pe for t, pe in zip(linear(token, wte_columns), sd["wpe"][p])]
+        x = rmsnorm(x)
+        x_residual = x
+        x = rmsnorm(x)
+        q, k, v = (linear(x, sd[name]) for name in ("attn_wq", "attn_wk", "attn_wv"))
+        keys.append(k)
+        values.append(v)
+        x_attn = []
+        for h in range(H):
+            hs = h * D
+            q_h = q[hs:hs + D]
+            k_h = [ki[hs:hs + D] for ki in keys]
+            v_h = [vi[hs:hs + D] for vi in values]
+            attn_logits = [sum(q_h[j] * k_h[t][j] for j in range(D)) / D**0.5 for t in range(len(k_h))]
+            attn_weights = softmax(attn_logits)
+            x_attn.extend(sum(attn_weights[t] * v_h[t][j] for t in range(len(v_h))) for j in range(D))
+        x = [a + b for a, b in zip(linear(x_attn, sd["attn_wo"]), x_residual)]
+        x_residual = x
+        x = [xi.relu() for xi in linear(rmsnorm(x), sd["mlp_fc1"])]
+        x = [a + b for a, b in zip(linear(x, sd["mlp_fc2"]), x_residual)]
+        logits = linear(x, sd["lm_head"])
+        shift, exps = shifted_exps(logits)
+        log_sum_exp = shift + sum(exps).log()
+        losses.append(mask * (log_sum_exp - sum(t * logit for t, logit in zip(target, logits))))
+        masks.append(mask)
+    return sum(losses) / sum(masks), inputs, params
+
+
+def gpt_torch(weights: dict, block: int):
+    """The same model on float64 tensors, one thread, as PyTorch's users write it: ``(loss, params)``,
+    ``loss(batch)`` the mean over the names of each name's loss (``batch`` from :func:`gpt_batch`)."""
+    import torch
+
+    torch.set_num_threads(1)
+    params = {k: torch.tensor(m, dtype=torch.float64, requires_grad=True) for k, m in weights.items()}
+    V, C, H = GPT_VOCAB, GPT_EMBD, GPT_HEADS
+    D = C // H
+    causal = torch.ones(block, block, dtype=torch.bool).tril()
+
+    def rmsnorm(x):
+        return x * ((x * x).mean(-1, keepdim=True) + 1e-5) ** -0.5
+
+    def loss(batch):
+        B = batch.shape[0]
+        rows = batch.view(B, block, 2 * V + 1)
+        token, target, mask = rows[..., :V], rows[..., V:2 * V], rows[..., 2 * V]
+        x = rmsnorm(token @ params["wte"] + params["wpe"])
+        x_residual = x
+        x = rmsnorm(x)
+        q, k, v = ((x @ params[name].T).view(B, block, H, D).transpose(1, 2)
+                   for name in ("attn_wq", "attn_wk", "attn_wv"))
+        att = (q @ k.transpose(-1, -2)) / D**0.5
+        att = torch.softmax(att.masked_fill(~causal, float("-inf")), dim=-1)
+        x = (att @ v).transpose(1, 2).reshape(B, block, C) @ params["attn_wo"].T + x_residual
+        x = torch.relu(rmsnorm(x) @ params["mlp_fc1"].T) @ params["mlp_fc2"].T + x
+        logits = x @ params["lm_head"].T
+        per_position = torch.logsumexp(logits, -1) - (target * logits).sum(-1)
+        return ((mask * per_position).sum(1) / mask.sum(1)).mean()
+
+    return loss, params

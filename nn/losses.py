@@ -17,8 +17,11 @@ class index is any integer (``numbers.Integral``) but a ``bool``.
 
 A batch is a list of samples and a list of targets of the same length. The
 numerically delicate parts (log-sum-exp, softmax) subtract the largest logit
-first, as a plain float: a constant shift changes neither the value nor the
-gradient, and keeps every ``exp`` at most 1.
+first: a shift changes neither the value nor the gradient, and keeps every
+``exp`` at most 1. The largest logit is computed in the graph (a chain of
+``max`` gates), not frozen as a number, so a tape that replays the graph
+(``fit(..., tape=True)`` or ``tape="batched"``) takes it anew at each replay
+and for each row, as stably as the engine.
 """
 
 from __future__ import annotations
@@ -175,11 +178,13 @@ def _as_value(x) -> Value:
 
 
 def _shifted_exps(logits) -> tuple[list[Value], list[Value]]:
-    """``(l_i - m)`` and ``exp(l_i - m)`` for each logit, with ``m`` the largest as a constant."""
+    """``(l_i - m)`` and ``exp(l_i - m)`` for each logit, with ``m`` the largest, computed in the graph."""
     if not _is_sequence(logits) or len(logits) == 0:
         raise ValueError(f"logits must be a non-empty list of numbers or Values, got {logits!r}")
     logits = [_as_value(x) for x in logits]
-    m = max(x.data for x in logits)
+    m = logits[0]
+    for x in logits[1:]:  # max gates: a tape recomputes the shift for each replay and each row
+        m = m.max(x)
     shifted = [x - m for x in logits]
     return shifted, [s.exp() for s in shifted]
 

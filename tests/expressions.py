@@ -1,7 +1,11 @@
 """Random expressions over every primitive, for property and cross-checks.
 
-A program is a list of steps ``(op_index, i, j)``; each step applies an
-operation to two earlier nodes of a pool that starts with the leaves. The
+A program is a list of steps ``(op_draw, i, j)``; each step applies an
+operation (``op_of(op_draw)``) to two earlier nodes of a pool that starts
+with the leaves. The operation is chosen by rendezvous hashing over the
+operations' names, not by an index into ``OPS``: adding a row to the table
+changes only the steps that the new row wins (about one in ``len(OPS)``),
+where an index modulo ``len(OPS)`` would reshuffle every random graph. The
 same program can be run on any backend that offers the operations (ours, or
 PyTorch's tensors), in lockstep, so both see the very same expression.
 Operations whose argument lies outside their domain (or too close to a kink,
@@ -10,6 +14,8 @@ where a derivative jumps) fall back to ``tanh`` of the first operand.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import struct
 from dataclasses import dataclass
@@ -63,6 +69,17 @@ OPS = [_row_op(op) for op in TEST_ROWS] + [
     Op("rpow", lambda a, b: abs(a) < 5, lambda a, b: 2.0**a, lambda t, a, b: 2.0**a),
 ]
 FALLBACK = next(op for op in OPS if op.name == "tanh")
+DRAWS = 10**6
+"""Each component of a step is drawn from ``range(DRAWS)``."""
+_KEYS = {op.name: op for op in OPS}
+
+
+@functools.cache
+def op_of(draw: int) -> Op:
+    """The operation of a step drawn as ``draw``: of every operation, the one whose name hashes
+    highest together with ``draw`` (rendezvous hashing: stable when operations are added)."""
+    name = max(_KEYS, key=lambda n: hashlib.blake2b(f"{n}:{draw}".encode(), digest_size=8).digest())
+    return _KEYS[name]
 
 
 def run(program, leaves, apply, data):
@@ -77,8 +94,8 @@ def resolve(program, leaves, apply, data):
     same expression."""
     pool = list(leaves)
     steps = []
-    for op_index, i, j in program:
-        op = OPS[op_index % len(OPS)]
+    for op_draw, i, j in program:
+        op = op_of(op_draw)
         i, j = i % len(pool), j % len(pool)
         if not op.valid(data(pool[i]), data(pool[j])):
             op = FALLBACK
@@ -95,7 +112,7 @@ def replay(steps, leaves, apply):
 
 
 def random_program(rng, n_steps: int):
-    return [(rng.randrange(len(OPS)), rng.randrange(10**6), rng.randrange(10**6)) for _ in range(n_steps)]
+    return [(rng.randrange(DRAWS), rng.randrange(DRAWS), rng.randrange(DRAWS)) for _ in range(n_steps)]
 
 
 def bits(x: float) -> bytes:

@@ -236,3 +236,46 @@ def test_numpy_bools_and_float_class_indices_are_refused(loss, pred, target):
     np = pytest.importorskip("numpy")
     with pytest.raises(ValueError, match="target|label"):
         loss(pred, np.array(1, dtype=target)[()])
+
+
+# -- the shift under the tapes (issue 21 item 5): computed in the graph, per replay and per row ------
+
+
+def test_the_shift_is_in_the_graph():
+    a, b = Value(1.0), Value(3.0)
+    loss = cross_entropy([a, b], 0)
+    b.data = 2000.0  # a tape replaying the graph recomputes the shift from here
+    from autograd import Tape
+
+    tape = Tape(loss)
+    assert math.isclose(tape.forward(), 1999.0)  # log(1 + e^-1999) + 1999: no overflow
+
+
+@pytest.mark.parametrize("tape", [True, "batched"])
+def test_fit_with_a_tape_trains_as_plain_fit_at_a_huge_learning_rate(tape):
+    import nn
+
+    rng = random.Random(0)
+    X = [[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(30)]
+    y = [int(a > b) + int(a + b > 0.5) for a, b in X]
+    histories = []
+    for which in (False, tape):
+        model = nn.MLP(2, [8, 3], seed=1)
+        histories.append(nn.fit(model, X, y, cross_entropy, nn.SGD(model.parameters(), lr=2000.0), epochs=4,
+                                progress=False, tape=which)["loss"])
+    plain, taped = histories
+    assert max(plain) > 500  # logits in the thousands: a shift frozen at the first replay overflows
+    assert taped == pytest.approx(plain, rel=1e-9)
+
+
+def test_logits_of_opposite_signs_in_different_rows_under_the_batched_tape():
+    from autograd import Tape
+
+    w = Value(1.0)
+    x0, x1 = Value(1000.0), Value(-1000.0)
+    tape = Tape(cross_entropy([x0 * w, x1 * w], 1), inputs=[x0, x1])
+    rows = [[1000.0, -1000.0], [-1000.0, 1000.0], [0.0, 0.0]]
+    values = tape.forward(rows).tolist()
+    assert values == [cross_entropy([a, b], 1).data for a, b in rows] == [2000.0, 0.0, math.log(2.0)]
+    tape.backward()
+    assert w.grad == pytest.approx((2000.0 + 0.0 + 0.0) / 3)

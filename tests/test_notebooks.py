@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 TIME_LIMIT = 60.0  # seconds per notebook
+LIMITS = {"08_gpt_from_scalars": 120.0}  # a GPT on 5,494 names: ~50 s on a quiet 2-core machine, more when shared
 
 
 def _runner():
@@ -66,4 +67,5 @@ def test_notebook_runs_on_a_fresh_kernel(path, dot):
         _, seconds = runner.execute(path)
     except Exception as error:  # nbclient's CellExecutionError names the cell and the traceback
         pytest.fail(f"{path.name} failed:\n{runner.plain(str(error))}", pytrace=False)
-    assert seconds < TIME_LIMIT, f"{path.name} took {seconds:.1f} s (limit {TIME_LIMIT:.0f} s)"
+    limit = LIMITS.get(path.stem, TIME_LIMIT)
+    assert seconds < limit, f"{path.name} took {seconds:.1f} s (limit {limit:.0f} s)"

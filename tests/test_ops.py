@@ -20,7 +20,7 @@ from autograd.engine import OPERATORS, VALUES
 from autograd.graph import topological_order
 from autograd.ops import FLOATS, PRIMITIVES
 
-from expressions import OPS, bits, random_program, replay, resolve
+from expressions import DRAWS, OPS, bits, random_program, replay, resolve
 from rows import TEST_ROWS, apply
 
 SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-310, -1e-310, 1e300, -1e300,
@@ -229,7 +229,7 @@ def test_backward_equals_the_rows_bit_for_bit_on_random_graphs():
 
 
 @settings(max_examples=150, deadline=None)
-@given(program=st.lists(st.tuples(st.integers(0, len(OPS) - 1), st.integers(0, 10**6),
+@given(program=st.lists(st.tuples(st.integers(0, DRAWS - 1), st.integers(0, 10**6),
                                   st.integers(0, 10**6)), min_size=1, max_size=15),
        inputs=st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=4))
 def test_backward_equals_the_rows_bit_for_bit_property(program, inputs):
@@ -360,3 +360,22 @@ def test_every_cross_check_iterates_the_whole_table():
         assert ops_of(module_name, test_name) >= set(PRIMITIVES), test_name
     offered = ops_of("test_cli", "test_every_function_of_the_engine_is_offered_and_evaluates")
     assert {by_name[n] for n in offered if n in by_name} >= set(PRIMITIVES) - set(OPERATORS)
+
+
+def test_random_graphs_keep_their_operations_when_a_row_is_added(monkeypatch):
+    """Adding an operation changes only the random steps it wins, never reshuffles the others."""
+    import expressions
+
+    draws = range(3000)
+    before = [expressions.op_of(d).name for d in draws]
+    extra = expressions.Op("extra", lambda a, b: True, lambda a, b: a, lambda t, a, b: a)
+    monkeypatch.setattr(expressions, "_KEYS", {**expressions._KEYS, "extra": extra})
+    expressions.op_of.cache_clear()
+    try:
+        after = [expressions.op_of(d).name for d in draws]
+    finally:
+        monkeypatch.undo()
+        expressions.op_of.cache_clear()
+    changed = [(b, a) for b, a in zip(before, after) if b != a]
+    assert all(a == "extra" for _, a in changed)  # a step changes only to the new operation
+    assert 0 < len(changed) < 2 * len(draws) / len(expressions.OPS)

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from autograd import Value, grad, gradcheck
 
-from expressions import OPS, replay, resolve
+from expressions import DRAWS, replay, resolve
 
 steps = st.lists(
-    st.tuples(st.integers(0, len(OPS) - 1), st.integers(0, 10**6), st.integers(0, 10**6)),
+    st.tuples(st.integers(0, DRAWS - 1), st.integers(0, 10**6), st.integers(0, 10**6)),
     min_size=1,
     max_size=10,
 )

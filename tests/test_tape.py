@@ -17,7 +17,7 @@ from autograd import Tape, Value
 from autograd import tape as tape_module
 from autograd.graph import topological_order
 
-from expressions import OPS, bits, random_program, replay, resolve
+from expressions import DRAWS, bits, random_program, replay, resolve
 from test_engine import live_values
 
 REPRESENTATIONS = {
@@ -111,7 +111,7 @@ def test_tape_equals_backward_bit_for_bit_on_random_graphs(representation):
 
 
 @settings(max_examples=100, deadline=None)
-@given(program=st.lists(st.tuples(st.integers(0, len(OPS) - 1), st.integers(0, 10**6),
+@given(program=st.lists(st.tuples(st.integers(0, DRAWS - 1), st.integers(0, 10**6),
                                   st.integers(0, 10**6)), min_size=1, max_size=12),
        inputs=st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=4),
        seed=st.integers(0, 2**16))

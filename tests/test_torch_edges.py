@@ -24,7 +24,13 @@ for the deliberate differences the README lists:
   (``torch.where``) leaks the nan of the branch not taken, ours is the
   derivative of the branch taken: those are not compared;
 * gradients agree to 1e-12 of the sum of |path products| (the scale of the
-  rounding), so an exact 0 of ours may meet PyTorch's one-ulp residue.
+  rounding), so an exact 0 of ours may meet PyTorch's one-ulp residue;
+* where a ``1/x`` gate's operand is so small (or large) that 1/x² leaves
+  the float range: our rule divides twice (``-(g/a)/a``) where PyTorch's
+  squares, so our gradient may be finite where PyTorch's is ±inf, and the
+  two second-order graphs overflow in different places (an infinite
+  upstream gradient may meet a zero local one, nan, in either). Such a
+  difference is accepted only in a graph that holds such a gate.
 """
 
 import math
@@ -36,7 +42,7 @@ from autograd import Value, grad
 from autograd.graph import topological_order
 from autograd.walk import local_grads
 
-from expressions import FALLBACK, OPS, random_program
+from expressions import FALLBACK, op_of, random_program
 
 INF, NAN = math.inf, math.nan
 EDGE_LEAVES = (0.0, -0.0, INF, -INF, NAN, 1e-310, -5e-324, 1e200, -1e200, 1e-200, 1.5, -0.7)
@@ -58,8 +64,8 @@ def _build(torch, program, inputs):
     theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in inputs]
     pool, tpool = list(ours), list(theirs)
     tensor_of = {id(v): t for v, t in zip(ours, theirs)}
-    for op_index, i, j in program:
-        op = OPS[op_index % len(OPS)]
+    for op_draw, i, j in program:
+        op = op_of(op_draw)
         i, j = i % len(pool), j % len(pool)
         a, b = pool[i], pool[j]
         with torch.no_grad():
@@ -107,11 +113,19 @@ def _walk_back(root: Value):
     return zero_meets_infinity, magnitude
 
 
+def _squares_leave_the_range(root: Value) -> bool:
+    """Whether the graph holds a 1/x gate whose 1/x² is not a finite, normal float."""
+    return any(node.op == "1/x" and not 1e-154 < abs(node.parents[0].data) < 1e154
+               for node in topological_order(root))
+
+
 def _compare_gradients(ours, theirs, inputs, root, what):
     zero_meets_infinity, magnitude = _walk_back(root)
     for k, (o, t) in enumerate(zip(ours, theirs)):
         if same(o, t, signed_zero=False) or abs(o - t) <= 1e-12 * magnitude.get(inputs[k], 0.0):
             continue
+        if (math.isinf(t) or math.isnan(o)) and _squares_leave_the_range(root):
+            continue  # 1/x at the edge of the range (see the module docstring)
         assert math.isnan(t) and zero_meets_infinity, f"{what} {k}: ours {o!r}, torch {t!r}"
 
 
