@@ -333,49 +333,56 @@ class Value:
         """
         if not is_number(gradient):
             raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
-        run_backward(self, lower(self).steps, float(gradient))
+        with gradients_lock:
+            # The walk sets the interior gradients to 0.0 as it goes: one pass over the graph less.
+            _propagate(self, lower(self, clear_grads=True).steps, float(gradient))
 
 
 def run_backward(root: Value, steps: list, gradient: float) -> None:
-    """``Value.backward``'s loop: ``root``'s program (``lower(root).steps``) on floats, into ``.grad``.
+    """``Value.backward`` on ``root``'s program (``lower(root).steps``), already made: floats into ``.grad``.
 
     Every interior node's gradient is set anew; leaves accumulate (a leaf
-    ``root``, with no steps, too). Also the scalar tape's, for graphs too
-    large to compile.
+    ``root``, with no steps, too). The scalar tape's, for graphs too large to
+    compile.
     """
     with gradients_lock:
-        if not steps:  # a leaf: its own gradient, accumulated
-            root.grad += gradient
-            return
         for node in steps:
             node.grad = 0.0
-        root.grad = gradient
-        for node in steps:
-            g = node.grad
-            op, a, b = node.op, node._a, node._b
-            # lower.received (the rows' vjp under the zero rule), applied on floats;
-            # hand-written for speed (see the module docstring): the rows' vjp of
-            # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
-            # without a test (it changes nothing: see autograd.lower).
-            if op == "+":
-                a.grad += g
-                b.grad += g
-            elif g == 0.0:
-                continue
-            elif op == "*":
-                a.grad += g * b.data
-                c = g * a.data
-                if c - c == 0.0:  # finite: the gate's own; else maybe a quotient's overflow (lower.divided)
-                    b.grad += c
-                else:
-                    _overflowing(node, g, c)
-            elif b is None:
-                (da,) = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data)
-                a.grad += da
+        _propagate(root, steps, gradient)
+
+
+def _propagate(root: Value, steps: list, gradient: float) -> None:
+    """``Value.backward``'s loop, with ``gradients_lock`` held and the interior gradients at 0.0."""
+    if not steps:  # a leaf: its own gradient, accumulated
+        root.grad += gradient
+        return
+    root.grad = gradient
+    for node in steps:
+        g = node.grad
+        op, a, b = node.op, node._a, node._b
+        # lower.received (the rows' vjp under the zero rule), applied on floats;
+        # hand-written for speed (see the module docstring): the rows' vjp of
+        # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
+        # without a test (it changes nothing: see autograd.lower).
+        if op == "+":
+            a.grad += g
+            b.grad += g
+        elif g == 0.0:
+            continue
+        elif op == "*":
+            a.grad += g * b.data
+            c = g * a.data
+            if c - c == 0.0:  # finite: the gate's own; else maybe a quotient's overflow (lower.divided)
+                b.grad += c
             else:
-                da, db = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data, b.data)
-                a.grad += da
-                b.grad += db
+                _overflowing(node, g, c)
+        elif b is None:
+            (da,) = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data)
+            a.grad += da
+        else:
+            da, db = PRIMITIVES[op].vjp(FLOATS, g, node.data, a.data, b.data)
+            a.grad += da
+            b.grad += db
 
 
 def _overflowing(node: Value, g: float, c: float) -> None:

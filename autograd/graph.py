@@ -15,7 +15,7 @@ about as much as the rest of the walk).
 from __future__ import annotations
 
 
-def topological_order(root, *, leaves: bool = True) -> list:
+def topological_order(root, *, leaves: bool = True, clear_grads: bool = False) -> list:
     """Every node reachable from ``root``, each one before all of its operands.
 
     ``root`` comes first, so the list is the order in which backpropagation
@@ -23,6 +23,9 @@ def topological_order(root, *, leaves: bool = True) -> list:
     by several paths (or twice as an operand, as ``x`` in ``x * x``)
     appears once. ``leaves=False`` leaves the leaves out (backpropagation
     only writes to them): a leaf ``root`` then gives ``[]``.
+    ``clear_grads=True`` (with ``leaves=False``: ``Value.backward``'s walk)
+    also sets each node's ``grad`` to 0.0 as it is reached, while the node
+    is in the cache anyway, instead of in a pass of its own.
 
     Depth-first post-order with an explicit stack (so depth is limited by
     memory only), reversed; the first operand is explored first. A node is
@@ -31,8 +34,10 @@ def topological_order(root, *, leaves: bool = True) -> list:
     marks live in a set local to the call: any number of threads may walk
     one graph at once.
     """
-    if not leaves and root._a is None:
-        return []
+    if root._a is None:
+        return [root] if leaves else []
+    if not leaves:
+        return _interior(root, clear_grads)
     postorder: list = []
     expanded: set = set()
     stack = [root]
@@ -52,14 +57,49 @@ def topological_order(root, *, leaves: bool = True) -> list:
         # Its operands still to visit, first operand on top; none left: emit it now
         # (in a DAG an expanded node is an emitted one), without the marker's round trip.
         b = node._b
-        # (Leaf or not first: a plain read, where the set lookup costs a hash.)
-        if b is not None and (leaves or b._a is not None) and b not in expanded:
+        if b is not None and b not in expanded:
             push(node)
             push(None)
             push(b)
-            if (leaves or a._a is not None) and a not in expanded:
+            if a not in expanded:
                 push(a)
-        elif (leaves or a._a is not None) and a not in expanded:
+        elif a not in expanded:
+            push(node)
+            push(None)
+            push(a)
+        else:
+            emit(node)
+    postorder.reverse()
+    return postorder
+
+
+def _interior(root, clear_grads: bool) -> list:
+    """The same walk for an interior ``root``, with no leaf ever pushed: ``topological_order(root,
+    leaves=False)``, the walk of every backward pass, written apart for its speed."""
+    postorder: list = []
+    expanded: set = set()
+    stack = [root]
+    push, pop, emit, mark = stack.append, stack.pop, postorder.append, expanded.add
+    while stack:
+        node = pop()
+        if node is None:
+            emit(pop())
+            continue
+        if node in expanded:
+            continue
+        mark(node)
+        if clear_grads:
+            node.grad = 0.0
+        a = node._a
+        b = node._b
+        # (Leaf or not first: a plain read, where the set lookup costs a hash.)
+        if b is not None and b._a is not None and b not in expanded:
+            push(node)
+            push(None)
+            push(b)
+            if a._a is not None and a not in expanded:
+                push(a)
+        elif a._a is not None and a not in expanded:
             push(node)
             push(None)
             push(a)

@@ -90,14 +90,16 @@ def divided(lib, g, x, r, q, y) -> tuple:
     return g * r, None, -(g * (q / y))
 
 
-def lower(root, inputs=(), keep=()) -> Program:
+def lower(root, inputs=(), keep=(), clear_grads: bool = False) -> Program:
     """The program of the graph under ``root`` (see the module docstring).
 
     ``inputs`` are leaves that stand for one sample (the batched tape's);
     ``keep`` are nodes whose values a replay must write or keep (a tape's).
-    Both are taken as given: a tape checks them.
+    Both are taken as given: a tape checks them. ``clear_grads`` (for
+    ``Value.backward``, which holds the gradients' lock) sets every interior
+    node's ``grad`` to 0.0 on the way.
     """
-    return Program(root, topological_order(root, leaves=False), inputs, keep)
+    return Program(root, topological_order(root, leaves=False, clear_grads=clear_grads), inputs, keep)
 
 
 class Program:
