@@ -3,6 +3,7 @@ table, the semantics of backward, memory, and no_grad."""
 
 import gc
 import math
+import random
 import re
 import sys
 import threading
@@ -658,3 +659,26 @@ def test_other_operands_give_the_usual_type_error_not_a_recursion(name):
     is Python's plain TypeError."""
     with pytest.raises(TypeError):
         _REFUSED[name](_Scalar(1.5), Value(1.5))
+
+
+def test_backward_walks_the_graph_in_the_one_topological_order():
+    """Value.backward's own walk (which marks the nodes it has reached by the 0.0 it writes into
+    their gradients) visits them exactly as graph.topological_order does, also when an earlier
+    backward left gradients at 0.0."""
+    from autograd.engine import gradients_lock
+    from autograd.graph import topological_order
+    from autograd.lower import lower
+
+    rng = random.Random(3)
+    for _ in range(100):
+        pool = [Value(rng.uniform(-1, 1)) for _ in range(3)]
+        for _ in range(rng.randint(1, 40)):
+            a, b = rng.choice(pool), rng.choice(pool)
+            pool.append(rng.choice([a + b, a * b, a.tanh(), a.max(b), (a * 0.0).relu()]))
+        root = pool[-1]
+        for _ in range(2):
+            root.backward()
+            with gradients_lock:
+                walked = lower(root, clear_grads=True).steps
+            assert walked == topological_order(root, leaves=False)
+            assert all(node.grad == 0.0 for node in walked)
