@@ -356,7 +356,8 @@ def _propagate(root: Value, steps: list, gradient: float) -> None:
     if not steps:  # a leaf: its own gradient, accumulated
         root.grad += gradient
         return
-    root.grad = gradient
+    zero = root.grad  # the 0.0 the walk left in every interior gradient
+    root.grad = gradient + 0.0  # (-0.0 becomes 0.0: no interior gradient is -0.0, see "+")
     for node in steps:
         g = node.grad
         op, a, b = node.op, node._a, node._b
@@ -365,8 +366,16 @@ def _propagate(root: Value, steps: list, gradient: float) -> None:
         # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
         # without a test (it changes nothing: see autograd.lower).
         if op == "+":
-            a.grad += g
-            b.grad += g
+            # An operand whose gradient is still the walk's 0.0 takes g itself: 0.0 + g is g,
+            # g being no -0.0, and no new float is made (half of the ones backward made).
+            if a.grad is zero:
+                a.grad = g
+            else:
+                a.grad += g
+            if b.grad is zero:
+                b.grad = g
+            else:
+                b.grad += g
         elif g == 0.0:
             continue
         elif op == "*":

@@ -192,12 +192,13 @@ class Tape:
 
 
 def _gradient(gradient) -> float:
-    """``gradient`` as a float, or the ``TypeError`` that ``Value.backward`` gives."""
+    """``gradient`` as a float (-0.0 as 0.0, as ``Value.backward`` seeds it), or the ``TypeError``
+    that ``Value.backward`` gives."""
     from .engine import is_number
 
     if not is_number(gradient):
         raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
-    return float(gradient)
+    return float(gradient) + 0.0
 
 
 def _scalar_replay(program: Program):

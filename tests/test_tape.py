@@ -487,3 +487,20 @@ def test_a_quotient_whose_gate_overflows_replays_as_backward(representation):
         ((twin[0] / twin[1]) * twin[2]).backward()
         assert [bits(x.grad) for x in (a, b, c)] == [bits(x.grad) for x in twin]
         assert math.isfinite(b.grad) and b.grad == pytest.approx(-1e200 / scale)
+
+
+def test_a_seed_of_minus_zero_replays_as_backward(representation):
+    """backward(-0.0) seeds 0.0 (no interior gradient is ever -0.0), in the engine and the tapes,
+    even into leaves whose gradient was set to -0.0 by hand."""
+    x, y = Value(1.5), Value(-2.0)
+    f = (x + y) + (x * y).tanh()
+    tape = Tape(f)
+    for leaf in (x, y):
+        leaf.grad = -0.0
+    tape.backward(-0.0)
+    taped = [bits(leaf.grad) for leaf in (x, y)]
+    for leaf in (x, y):
+        leaf.grad = -0.0
+    f.backward(-0.0)
+    assert [bits(leaf.grad) for leaf in (x, y)] == taped
+    assert bits(f.grad) == bits(0.0)
