@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test demo bench lint notebooks docs dot chromium lab clean
+.PHONY: test demo bench lint types notebooks docs dot chromium lab clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ lint: $(VENV)/.lint
 	$(VENV)/bin/ruff check autograd nn tests bench tools
 	$(PY) tools/type_declarations.py --check
 	$(PY) -m mypy --strict --follow-imports=silent tests/typed/user_code.py
+
+## types: rewrite the declarations type checkers read from the table of primitives (after adding a row)
+types: $(PY)
+	$(PY) tools/type_declarations.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -114,7 +114,7 @@ def _arguments() -> _Parser:
         '(an expression starting with "-" goes after --)',
     )
     parser.add_argument("--version", action="version", version=f"valuegrad {__version__}")
-    parser.add_argument("expression", help="e.g. \"tanh(w*x + b)\"")
+    parser.add_argument("expression", help=f"e.g. \"tanh(w*x + b)\"; it may call {' '.join(FUNCTIONS)}")
     parser.add_argument("assignments", nargs="*", metavar="NAME=VALUE",
                         help="a finite number for each variable of the expression")
     parser.add_argument("-o", "--output", metavar="FILE",
