@@ -504,3 +504,21 @@ def test_a_seed_of_minus_zero_replays_as_backward(representation):
     f.backward(-0.0)
     assert [bits(leaf.grad) for leaf in (x, y)] == taped
     assert bits(f.grad) == bits(0.0)
+
+
+def test_backward_after_a_forward_that_raised_is_refused(representation):
+    """Issue 21 item 6: after forward() raises, backward() is a RuntimeError (it would otherwise
+    add gradients at the previous leaf values), until a forward() succeeds."""
+    x = Value(2.0)
+    tape = Tape((x * 3.0).log() + x)
+    x.data = -1.0
+    with pytest.raises(ValueError, match="log"):
+        tape.forward()
+    x.grad = 0.0
+    with pytest.raises(RuntimeError, match="forward"):
+        tape.backward()
+    assert x.grad == 0.0
+    x.data = 1.0
+    tape.forward()
+    tape.backward()
+    assert x.grad == pytest.approx(1.0 / 1.0 + 1.0)
