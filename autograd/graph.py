@@ -14,8 +14,23 @@ about as much as the rest of the walk).
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
 
-def topological_order(root, *, leaves: bool = True) -> list:
+    class Node(Protocol):
+        """What the walk reads of a node: its two operand slots, each a node of its kind or None."""
+
+        @property
+        def _a(self: N) -> N | None: ...
+
+        @property
+        def _b(self: N) -> N | None: ...
+
+    N = TypeVar("N", bound=Node)
+
+
+def topological_order(root: N, *, leaves: bool = True) -> list[N]:
     """Every node reachable from ``root``, each one before all of its operands.
 
     ``root`` comes first, so the list is the order in which backpropagation
@@ -33,14 +48,14 @@ def topological_order(root, *, leaves: bool = True) -> list:
     """
     if not leaves and root._a is None:
         return []
-    postorder: list = []
-    expanded: set = set()
-    stack = [root]
+    postorder: list[N] = []
+    expanded: set[N] = set()
+    stack: list[N | None] = [root]
     push, pop, emit, mark = stack.append, stack.pop, postorder.append, expanded.add
     while stack:
         node = pop()
         if node is None:  # the marker below a node whose operands are all emitted
-            emit(pop())
+            emit(pop())  # type: ignore[arg-type]  # below a marker: always its node
             continue
         if node in expanded:
             continue
