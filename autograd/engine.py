@@ -39,7 +39,7 @@ from .ops import FLOATS, PRIMITIVES, Primitive, where
 TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Literal, SupportsFloat, TypeGuard, overload
+    from typing import Literal, TypeGuard, overload
 
     from .lower import Gate, Node, Program
     from .ops import Lib, Numeric
@@ -72,9 +72,10 @@ def _recording() -> bool:
     return getattr(_this_thread, "recording", True)
 
 
-def is_number(x: object) -> TypeGuard[SupportsFloat]:
+def is_number(x: object) -> TypeGuard[float]:
     """Whether ``x`` is a real number: an int or float, or any ``numbers.Real`` (NumPy's
     numbers among them), but not a bool. The one check every entry point uses.
+    (Type checkers then treat ``x`` as a float: what such a number stands for.)
 
     >>> is_number(2), is_number(0.5), is_number(True), is_number("1")
     (True, True, False, False)
