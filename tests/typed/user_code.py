@@ -154,7 +154,7 @@ state: dict[str, float] = model.state_dict()
 model.load_state_dict(state)
 with tempfile.TemporaryDirectory() as directory:
     model.save(Path(directory) / "model.json")
-    model.load(Path(directory) / "model.json")
+    assert_type(model.load(Path(directory) / "model.json"), MLP)  # the model itself, as its own type
 
 assert_type(nn.hinge_loss([model(sample) for sample in xs], [1, -1, -1, 1]), Value)
 assert_type(nn.softmax([x, y, 1.0]), list[Value])
