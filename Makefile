@@ -70,10 +70,11 @@ notebooks: $(VENV)/.test dot
 lab: $(VENV)/.notebooks dot
 	$(VENV)/bin/jupyter lab notebooks/
 
-## lint: ruff, and mypy --strict on user code that calls every method (as tests/test_typing.py does)
+## lint: ruff, mypy --strict on the packages, and on user code that calls every method (as tests/test_typing.py does)
 lint: $(VENV)/.lint
 	$(VENV)/bin/ruff check autograd nn tests bench tools
 	$(PY) tools/type_declarations.py --check
+	$(PY) -m mypy --strict autograd nn
 	$(PY) -m mypy --strict --follow-imports=silent tests/typed/user_code.py
 
 ## types: rewrite the declarations type checkers read from the table of primitives (after adding a row)

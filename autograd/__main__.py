@@ -37,7 +37,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import NoReturn
 
 from .engine import OPERATORS, Value
@@ -47,7 +47,9 @@ from .text import printable
 
 MAX_CHARS = 10_000
 
-FUNCTIONS = {
+Operand = Value | float  # a float is a constant: a subexpression without variables
+
+FUNCTIONS: dict[str, tuple[int, int, Callable[..., Value]]] = {
     row.name: (row.arity - len(row.defaults), row.arity, getattr(Value, row.name))
     for row in PRIMITIVES.values()
     if row.op not in OPERATORS
@@ -55,14 +57,16 @@ FUNCTIONS = {
 """The functions an expression may call: every row of the table that is not an operator, so a new
 primitive is offered at once. Name -> (fewest arguments, most arguments, the ``Value`` method);
 a row's ``defaults`` are its optional trailing operands (``leaky_relu(x)`` or ``leaky_relu(x, 0.2)``)."""
-BINARY = {
+# Applied where a Value is among the operands (constants are folded through a Value too): a Value.
+BINARY: dict[type[ast.operator], Callable[[Operand, Operand], Value]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-UNARY = {ast.USub: operator.neg, ast.UAdd: lambda a: a}  # Value has no __pos__
+UNARY: dict[type[ast.unaryop], Callable[..., Value]] = {
+    ast.USub: operator.neg, ast.UAdd: lambda a: a}  # Value has no __pos__
 FORMATS = ("svg", "dot", "png")
 STDOUT = "-"  # -o - : the picture to standard output
 _SPACE = " \t\n\r\f"  # around the expression: fine (Python would call leading ones an indent)
@@ -75,15 +79,13 @@ _SYMBOLS = {
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
-Operand = Value | float  # a float is a constant: a subexpression without variables
-
 
 class UsageError(Exception):
     """A mistake in the command line: reported in one line, exit status 2."""
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """``text`` on one printable line (control characters shown as escapes), shortened."""
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` (or ``str()`` of it) on one printable line (control characters shown as escapes), shortened."""
     text = printable(str(text))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -151,7 +153,7 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, float]:
     return values
 
 
-def _where(node: ast.AST) -> str:
+def _where(node: ast.expr) -> str:
     return f" at column {node.col_offset + 1}"
 
 
@@ -198,7 +200,7 @@ def _parse(text: str) -> ast.Expression:
     if shift:
         for node in ast.walk(tree):  # iterative: fine at any depth
             if getattr(node, "lineno", None) == 1:
-                node.col_offset += shift
+                node.col_offset += shift  # type: ignore[attr-defined]  # every node with a line has a column
     return tree
 
 
@@ -229,7 +231,7 @@ def _parse_stripped(text: str) -> ast.Expression:
         sys.setrecursionlimit(old_limit)
 
 
-def _checked_children(node: ast.AST) -> list[ast.AST]:
+def _checked_children(node: ast.expr) -> list[ast.expr]:
     """The operands of a whitelisted ``node``; ``UsageError`` for anything off the list."""
     if isinstance(node, ast.Name):
         return []
@@ -238,7 +240,7 @@ def _checked_children(node: ast.AST) -> list[ast.AST]:
         if type(node.value) not in (int, float):
             raise UsageError(f"{type(node.value).__name__} constants are not allowed{_where(node)}")
         try:
-            finite = math.isfinite(float(node.value))
+            finite = math.isfinite(float(node.value))  # type: ignore[arg-type]  # an int or float: above
         except OverflowError:  # an int literal beyond float range
             finite = False
         if not finite:
@@ -293,7 +295,7 @@ def _describe(node: ast.AST) -> str:
     return f"{type(node).__name__} is"
 
 
-def _constant_fold(function, *args: float) -> float:
+def _constant_fold(function: Callable[..., Value], *args: float) -> float:
     # Subexpressions without variables are computed through the engine too,
     # so they get its checks (1/0, log(-1), overflow) and stay one leaf.
     return function(Value(args[0]), *args[1:]).data
@@ -307,11 +309,11 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dic
     """
     variables = {name: Value(value, name) for name, value in values.items()}
     results: list[Operand] = []
-    stack: list = [(tree.body, False)]
+    stack: list[tuple[ast.expr, bool]] = [(tree.body, False)]
     while stack:
         node, ready = stack.pop()
         if isinstance(node, ast.Constant):
-            results.append(float(node.value))
+            results.append(float(node.value))  # type: ignore[arg-type]  # an int or float: checked
             continue
         if isinstance(node, ast.Name):
             results.append(variables[node.id])
@@ -319,7 +321,7 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dic
         children = (
             [node.left, node.right] if isinstance(node, ast.BinOp)
             else [node.operand] if isinstance(node, ast.UnaryOp)
-            else node.args
+            else node.args  # type: ignore[attr-defined]  # a call: the tree is checked
         )
         if not ready:
             stack.append((node, True))
@@ -327,18 +329,19 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> tuple[Value, dic
             continue
         args = results[len(results) - len(children):]
         del results[len(results) - len(children):]
+        function: Callable[..., Value]
         if isinstance(node, ast.BinOp):
             function = BINARY[type(node.op)]
         elif isinstance(node, ast.UnaryOp):
             function = UNARY[type(node.op)]
         else:
-            function = FUNCTIONS[node.func.id][2]
+            function = FUNCTIONS[node.func.id][2]  # type: ignore[attr-defined]  # a call of a name
             if not isinstance(args[0], Value) and isinstance(args[-1], Value):
                 args[0] = Value(args[0])  # max(2, x): the method needs a Value first
         if any(isinstance(a, Value) for a in args):
             results.append(function(*args))
         else:
-            results.append(_constant_fold(function, *args))
+            results.append(_constant_fold(function, *args))  # type: ignore[arg-type]  # no Value: floats
     (out,) = results
     if not isinstance(out, Value):  # no variables at all: still a (one-node) graph
         out = Value(out)
@@ -377,7 +380,8 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
 
 def _player_bytes(out: Value) -> bytes:
     # The player imports graphviz only when asked for.
-    from .viz import WALK_MAX_NODES, RenderError, walkthrough
+    from .viz import RenderError, walkthrough
+    from .walk import WALK_MAX_NODES
 
     try:
         return walkthrough(out).html().encode("utf-8")
@@ -397,7 +401,7 @@ def _check_targets(output: str | None, html: str | None) -> None:
         for path in paths:
             check_target(path)
         if len(paths) == 2 and same_file(*paths):  # compared as files: through links, too
-            raise UsageError(f"-o and --html name the same file ({_quote(output)} and {_quote(html)})")
+            raise UsageError(f"-o and --html name the same file ({_quote(paths[0])} and {_quote(paths[1])})")
     except OSError as e:
         raise _cannot_write(e) from None
 

@@ -25,7 +25,7 @@ import math
 import operator
 import re
 from collections import namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -44,6 +44,9 @@ _FORWARD_TOLERANCE = (1e-7, 1e-12)
 Looser than rounding, so that a learner's tanh written with ``exp`` still reads as tanh.
 The absolute part only where the node names its operation: recognising one (microgpt
 style), 0 would be read as relu(1e-170) or 1e-170 ** 2 alike."""
+
+_Explanation = tuple[str, str | None, str]
+"""What explains a wrong node: (fault, the gate at fault or None, why in words)."""
 
 _ATOM = re.compile(r"[\w.]+|\w+\([^()]*\)|…")
 _NAME_CHARS = 40  # a node without a label is named by its formula, up to about this long
@@ -169,7 +172,7 @@ def _read_node(candidates: list[_Reading], data: list[float], out: float,
     relative, absolute = _FORWARD_TOLERANCE
     if stored is not None:
         absolute = 0.0
-    fits = []
+    scored = []  # (gap, reading) of each that fits
     for reading in candidates:
         leaves = [Value(data[j]) for j in reading.operands]
         try:
@@ -183,8 +186,8 @@ def _read_node(candidates: list[_Reading], data: list[float], out: float,
             reading = reading._replace(local=tuple(grad(value, leaves)))
             if gap == 0.0 and all(map(agrees, stored, reading.local)):
                 return reading  # exact, and their local gradients agree: nothing could be preferred to it
-        fits.append((gap, reading))
-    fits = [r for gap, r in fits if gap == 0.0] or [r for _, r in fits]
+        scored.append((gap, reading))
+    fits = [r for gap, r in scored if gap == 0.0] or [r for _, r in scored]
     if len(fits) <= 1:
         return fits[0] if fits else []
     fits = [_with_local(r, data) for r in fits]
@@ -197,7 +200,7 @@ def _read_node(candidates: list[_Reading], data: list[float], out: float,
     return fits
 
 
-def _per_operand(operands: tuple, local: list[float]) -> dict[int, float]:
+def _per_operand(operands: tuple[int, ...], local: Sequence[float]) -> dict[int, float]:
     total: dict[int, float] = {}
     for j, g in zip(operands, local):
         total[j] = total.get(j, 0.0) + g
@@ -249,7 +252,7 @@ def _float(node: Any, style: str, name: str, x: Any = None) -> float:
                         f"(a {type(node).__name__} of a {style}-style graph)") from None
 
 
-def _parts(node: Any, style: str) -> tuple[list, bool, str | None, list | None]:
+def _parts(node: Any, style: str) -> tuple[list[Any], bool, str | None, list[float] | None]:
     """(children, unordered, op, stored local gradients) of one node, in ``style``."""
     if style == "valuegrad":
         return list(node.parents), False, node.op, None
@@ -262,15 +265,15 @@ def _parts(node: Any, style: str) -> tuple[list, bool, str | None, list | None]:
     return list(prev), isinstance(prev, (set, frozenset)), op if isinstance(op, str) else repr(op), None
 
 
-def _read(root: Any, style: str) -> tuple[list, list[_Node]]:
+def _read(root: Any, style: str) -> tuple[list[Any], list[_Node]]:
     """Their nodes, operands before users (the root last), and what audit reads of each.
 
     Depth first with an explicit stack: no recursion, so any depth. A node is
     known by its identity (``id``), never by their ``__eq__`` or ``__hash__``.
     """
     index: dict[int, int] = {}
-    state: dict[int, list] = {}  # id -> its children, while expanded and not yet emitted
-    nodes: list = []
+    state: dict[int, list[Any]] = {}  # id -> its children, while expanded and not yet emitted
+    nodes: list[Any] = []
     read: list[_Node] = []
     stack = [root]
     while stack:
@@ -368,7 +371,7 @@ class Finding(namedtuple("Finding", "node expected actual fault gate why")):
     __slots__ = ()
 
 
-class _ByIdentity(Mapping):
+class _ByIdentity(Mapping[Any, float]):
     """A mapping keyed by their nodes' identity: their ``__eq__`` and ``__hash__`` are never called."""
 
     def __init__(self, pairs: Iterator[tuple[Any, float]]) -> None:
@@ -465,10 +468,15 @@ class Audit:
         copies[-1].backward()
         return [c.grad for c in copies]
 
-    def _local(self, i: int) -> tuple:
+    def _local(self, i: int) -> tuple[float, ...]:
         """The true local gradients of node ``i`` (an index), one per operand position."""
-        reading = self._readings[i] = _with_local(self._readings[i], self._data)
-        return reading.local
+        # (asked only of a recognised node; local is a field of a plain namedtuple: untyped)
+        reading = self._readings[i] = _with_local(self._readings[i], self._data)  # type: ignore[arg-type]
+        return reading.local  # type: ignore[no-any-return]
+
+    def _gate(self, i: int) -> str:
+        """The name of the gate that made node ``i``, a recognised one (a user of another node, say)."""
+        return self._readings[i].gate.name  # type: ignore[union-attr, no-any-return]
 
     # -- where the error enters, and why ------------------------------------------
 
@@ -482,7 +490,7 @@ class Audit:
         reading = self._readings[i]
         if depth <= 1:
             return "…"
-        if isinstance(reading, str):
+        if not isinstance(reading, _Reading):  # (a str: why it is not recognised)
             return f"{node.op or '?'}(…)"
         args = [self._name(j, depth - 1) for j in reading.operands]
         if "({}" not in reading.gate.form:  # an operand of an operator is grouped; a call's argument is not
@@ -511,14 +519,14 @@ class Audit:
                 return Finding(self._nodes[i], self._expected[i], node.grad, fault, gate, why)
         raise AssertionError("unreachable: _rule always explains")
 
-    def _seed(self, i: int, uses: list) -> tuple | None:
+    def _seed(self, i: int, uses: list[tuple[int, int]]) -> _Explanation | None:
         if uses:
             return None
         actual = self._read[i].grad
         said = "was never seeded" if actual == 0.0 else f"was seeded with {_show(actual)}"
         return "seed", None, f"the root's gradient {said}: backward must start with root.grad = 1"
 
-    def _stored_local(self, i: int, uses: list) -> tuple | None:
+    def _stored_local(self, i: int, uses: list[tuple[int, int]]) -> _Explanation | None:
         """microgpt style: a user stored a wrong local gradient for it (the one that changed most)."""
         worst, size = None, 0.0
         for u, k in uses:
@@ -532,17 +540,17 @@ class Audit:
         u, k, theirs = worst
         self._at_fault.add(u)
         self._explained.add((u, k))
-        gate = self._readings[u].gate.name
+        gate = self._gate(u)
         return "local gradient", gate, (f"{self._name(u)} (a {gate}) stores the local gradient "
                                         f"{_show(theirs)} for {self._title(i)}; it is {_show(self._local(u)[k])}")
 
-    def _assigned(self, i: int, uses: list) -> tuple | None:
+    def _assigned(self, i: int, uses: list[tuple[int, int]]) -> _Explanation | None:
         """Used several times, it holds some of the contributions only: ``=`` where ``+=`` belongs."""
         parts = [self._contribution(u, k) for u, k in uses]
         for subset in _proper_subsets(range(len(uses)) if len(uses) > 1 else range(0)):
             if agrees(self._read[i].grad, sum(parts[s] for s in subset)):
                 u = uses[subset[0]][0]
-                gate = self._readings[u].gate.name
+                gate = self._gate(u)
                 held = (f"only what {self._name(u)} (`{gate}`) passed" if len(subset) == 1
                         else f"{len(subset)} of its {len(uses)} contributions")
                 why = (f"{self._title(i)} is used {len(uses)} times and its grad holds {held}, not the sum "
@@ -553,7 +561,7 @@ class Audit:
                 return "accumulation", gate, why
         return None
 
-    def _out_of_order(self, i: int, uses: list) -> tuple | None:
+    def _out_of_order(self, i: int, uses: list[tuple[int, int]]) -> _Explanation | None:
         """A user passed its gradient on before all of it had arrived: backward out of topological order.
 
         Where nothing at all had arrived (the node got nothing from that user), its gate's
@@ -568,14 +576,14 @@ class Audit:
                 partial = sum(arrived[s] for s in subset)
                 if agrees(partial, self._expected[u]) or not agrees(actual, rest + partial * self._local(u)[k]):
                     continue
-                if not subset and self.style != "microgpt" and self._readings[u].gate.name not in self._rules_right:
+                if not subset and self.style != "microgpt" and self._gate(u) not in self._rules_right:
                     break
                 return "order", None, (f"{self._name(u)} passed its gradient on to {self._title(i)} when "
                                        f"{_show(partial)} of its {_show(self._expected[u])} had arrived: backward "
                                        f"must visit the nodes in topological order, each after all of its users")
         return None
 
-    def _rule(self, i: int, uses: list) -> tuple:
+    def _rule(self, i: int, uses: list[tuple[int, int]]) -> _Explanation:
         """A gate's local-gradient rule (micrograd style), or the accumulation (microgpt style)."""
         fault, gate, why = self._rule_or_accumulation(i, uses)
         if self._stale():
@@ -591,19 +599,19 @@ class Audit:
         return all(r >= 1.5 and agrees(self._read[j].grad, round(r) * self._expected[j])
                    for j, r in zip(self._first, ratios))
 
-    def _rule_or_accumulation(self, i: int, uses: list) -> tuple:
+    def _rule_or_accumulation(self, i: int, uses: list[tuple[int, int]]) -> _Explanation:
         name = self._title(i)
         if self.style == "microgpt":
             return "accumulation", None, (f"every local gradient into {name} is right, and so is every gradient "
                                           f"they multiply, but its grad is not what they add up to")
-        gates = {self._readings[u].gate.name for u, _ in uses}
+        gates = {self._gate(u) for u, _ in uses}
         suspects = gates - self._rules_right or gates
         maybe = ("; or a node passed its gradient on too early or more than once (backward out of "
                  "topological order)")
         if len(suspects) > 1:
             return "rule", None, f"the rule of one of `{'`, `'.join(sorted(suspects))}` is wrong{maybe}"
         (gate,) = suspects
-        users = [(u, k) for u, k in uses if self._readings[u].gate.name == gate]
+        users = [(u, k) for u, k in uses if self._gate(u) == gate]
         self._at_fault.update(u for u, _ in users)
         u, k = users[0]
         if len(uses) > 1 or self._read[u].grad == 0.0:
@@ -621,7 +629,7 @@ class Audit:
         """The gates seen passing a right, nonzero gradient to a node that only they use."""
         if self._seen_right is None:
             self._seen_right = {
-                self._readings[users[0][0]].gate.name for j, users in enumerate(self._users)
+                self._gate(users[0][0]) for j, users in enumerate(self._users)
                 if len(users) == 1 and j not in self._unchecked and self._expected[j] != 0.0
                 and agrees(self._read[j].grad, self._expected[j])}
         return self._seen_right
@@ -643,7 +651,7 @@ class Audit:
                          f"  {at_fault}\n  {f.why}")
         others = [(i, k, theirs, true) for i, k, theirs, true in self._bad_locals if (i, k) not in self._explained]
         if others:
-            lines = [f"  {self._title(i)} ({self._readings[i].gate.name}), operand {k}: {_show(theirs)}, "
+            lines = [f"  {self._title(i)} ({self._gate(i)}), operand {k}: {_show(theirs)}, "
                      f"should be {_show(true)}" for i, k, theirs, true in others[:10]]
             more = [f"  and {len(others) - 10} more"] if len(others) > 10 else []
             parts.append("\n".join(["stored local gradients that are wrong:", *lines, *more]))
@@ -660,7 +668,7 @@ class Audit:
         return (f"<Audit: {len(self.wrong)} wrong, {len(self.unchecked)} unchecked, "
                 f"first at {', '.join(self._name(i) for i in self._first) or 'none'}>")
 
-    def draw(self, rankdir: str = "LR", max_nodes: int = 2000):
+    def draw(self, rankdir: str = "LR", max_nodes: int = 2000) -> Any:  # a graphviz.Digraph (untyped)
         """Their graph as a ``graphviz.Digraph``: wrong nodes marked, the expected gradient beside theirs.
 
         See ``autograd.viz.draw_audit`` for the legend. A graph of more than
@@ -670,7 +678,7 @@ class Audit:
 
         return draw_audit(self._picture(), rankdir, max_nodes)
 
-    def _picture(self) -> list[dict]:
+    def _picture(self) -> list[dict[str, object]]:
         """Every node as the drawing needs it, root last; operands by their place in this list."""
         wrong, first = set(self._wrong), set(self._first)
         at_fault = self._at_fault | {i for i, *_ in self._bad_locals}
@@ -690,7 +698,7 @@ class Audit:
             })
         return rows
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
         bundle = {"text/plain": str(self)}
         try:
             from .viz import RenderError, render
@@ -736,7 +744,7 @@ def _below(tops: list[int], read: list[_Node]) -> set[int]:
     return seen
 
 
-def _proper_subsets(items: range, empty: bool = False) -> Iterator[tuple]:
+def _proper_subsets(items: range, empty: bool = False) -> Iterator[tuple[int, ...]]:
     """The subsets of ``items`` short of all of them, smallest first (prefixes and suffixes only past 10)."""
     n = len(items)
     if n > 10:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from .engine import Value, is_number
 
 
-def numerical_grad(f: Callable[[list], Value], inputs: Sequence[float], eps: float = 1e-6) -> list[float]:
+def numerical_grad(f: Callable[[list[Value]], Value], inputs: Sequence[float], eps: float = 1e-6) -> list[float]:
     """Central differences (f(x + eps) - f(x - eps)) / 2eps for each input."""
     point = [float(x) for x in inputs]
     slopes = []
@@ -23,7 +23,7 @@ def numerical_grad(f: Callable[[list], Value], inputs: Sequence[float], eps: flo
 
 
 def gradcheck(
-    f: Callable[[list], Value],
+    f: Callable[[list[Value]], Value],
     inputs: Sequence[float],
     eps: float = 1e-6,
     atol: float = 1e-5,

@@ -36,6 +36,14 @@ from contextlib import AbstractContextManager, contextmanager
 from .lower import CONSTANT, QUOTIENT, divided, lower, received
 from .ops import FLOATS, PRIMITIVES, Primitive, where
 
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Literal, TypeGuard, overload
+
+    from .lower import Gate, Node, Program
+    from .ops import Lib, Numeric
+
 Number = int | float
 
 OPERATORS = ("+", "*", "**")
@@ -64,9 +72,10 @@ def _recording() -> bool:
     return getattr(_this_thread, "recording", True)
 
 
-def is_number(x) -> bool:
+def is_number(x: object) -> TypeGuard[float]:
     """Whether ``x`` is a real number: an int or float, or any ``numbers.Real`` (NumPy's
     numbers among them), but not a bool. The one check every entry point uses.
+    (Type checkers then treat ``x`` as a float: what such a number stands for.)
 
     >>> is_number(2), is_number(0.5), is_number(True), is_number("1")
     (True, True, False, False)
@@ -103,6 +112,8 @@ class Value:
     data: float
     grad: float
     op: str
+    _a: Value | None
+    _b: Value | None
 
     @property
     def label(self) -> str:
@@ -234,7 +245,7 @@ class Value:
         self._b = None
 
     @property
-    def parents(self) -> tuple:
+    def parents(self) -> tuple[Value, ...]:
         """The operands in order, ``()`` for a leaf; ``x * x`` has ``x`` twice."""
         a = self._a
         if a is None:
@@ -251,20 +262,20 @@ class Value:
 
     # -- comparisons: on data, plain bools; == stays identity ------------------
     def __lt__(self, other: Value | Number) -> bool:
-        other = _data(other)
-        return NotImplemented if other is None else self.data < other
+        data = _data(other)
+        return NotImplemented if data is None else self.data < data
 
     def __le__(self, other: Value | Number) -> bool:
-        other = _data(other)
-        return NotImplemented if other is None else self.data <= other
+        data = _data(other)
+        return NotImplemented if data is None else self.data <= data
 
     def __gt__(self, other: Value | Number) -> bool:
-        other = _data(other)
-        return NotImplemented if other is None else self.data > other
+        data = _data(other)
+        return NotImplemented if data is None else self.data > data
 
     def __ge__(self, other: Value | Number) -> bool:
-        other = _data(other)
-        return NotImplemented if other is None else self.data >= other
+        data = _data(other)
+        return NotImplemented if data is None else self.data >= data
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -275,21 +286,21 @@ class Value:
     # (__add__ and __mul__ are set below the class, by _arithmetic.)
 
     def __radd__(self, other: Number) -> Value:
-        other = _operand(other)
-        return NotImplemented if other is None else other + self
+        operand = _operand(other)
+        return NotImplemented if operand is None else operand + self
 
     def __rmul__(self, other: Number) -> Value:
-        other = _operand(other)
-        return NotImplemented if other is None else other * self
+        operand = _operand(other)
+        return NotImplemented if operand is None else operand * self
 
     def __pow__(self, exponent: Value | Number) -> Value:
         """``self ** exponent``, a constant or a ``Value``: float ``**``'s exact value."""
-        exponent = _operand(exponent)
-        return NotImplemented if exponent is None else _apply(_POWER, self, exponent)
+        operand = _operand(exponent)
+        return NotImplemented if operand is None else _apply(_POWER, self, operand)
 
     def __rpow__(self, base: Number) -> Value:
-        base = _operand(base)
-        return NotImplemented if base is None else _apply(_POWER, base, self)
+        operand = _operand(base)
+        return NotImplemented if operand is None else _apply(_POWER, operand, self)
 
     # -- composites --------------------------------------------------------
     def __neg__(self) -> Value:
@@ -301,18 +312,18 @@ class Value:
         return self + -float(other) if is_number(other) else NotImplemented
 
     def __rsub__(self, other: Number) -> Value:
-        other = _operand(other)
-        return NotImplemented if other is None else other + self * -1.0
+        operand = _operand(other)
+        return NotImplemented if operand is None else operand + self * -1.0
 
     def __truediv__(self, other: Value | Number) -> Value:
-        other = _operand(other)
-        return NotImplemented if other is None else _quotient(self, other)
+        operand = _operand(other)
+        return NotImplemented if operand is None else _quotient(self, operand)
 
     def __rtruediv__(self, other: Number) -> Value:
-        other = _operand(other)
-        if other is None:
+        operand = _operand(other)
+        if operand is None:
             return NotImplemented
-        return self.reciprocal() if other.data == 1.0 else _quotient(other, self)
+        return self.reciprocal() if operand.data == 1.0 else _quotient(operand, self)
 
     # -- backpropagation ---------------------------------------------------
     def backward(self, gradient: Number = 1.0) -> None:
@@ -338,7 +349,7 @@ class Value:
             _propagate(self, lower(self, clear_grads=True).steps, float(gradient))
 
 
-def run_backward(root: Value, steps: list, gradient: float) -> None:
+def run_backward(root: Node, steps: list[Gate], gradient: float) -> None:
     """``Value.backward`` on ``root``'s program (``lower(root).steps``), already made: floats into ``.grad``.
 
     Every interior node's gradient is set anew; leaves accumulate (a leaf
@@ -351,7 +362,7 @@ def run_backward(root: Value, steps: list, gradient: float) -> None:
         _propagate(root, steps, gradient)
 
 
-def _propagate(root: Value, steps: list, gradient: float) -> None:
+def _propagate(root: Node, steps: list[Gate], gradient: float) -> None:
     """``Value.backward``'s loop, with ``gradients_lock`` held and the interior gradients at 0.0."""
     if not steps:  # a leaf: its own gradient, accumulated
         root.grad += gradient
@@ -365,6 +376,7 @@ def _propagate(root: Value, steps: list, gradient: float) -> None:
         # hand-written for speed (see the module docstring): the rows' vjp of
         # "+" is (g, g) and of "*" is (g * b, g * a), and "+" hands a zero on
         # without a test (it changes nothing: see autograd.lower).
+        # (b is None only for a one-operand row: never for "+" or "*".)
         if op == "+":
             # An operand whose gradient is still the walk's 0.0 takes g itself: 0.0 + g is g,
             # g being no -0.0, and no new float is made (half of the ones backward made).
@@ -372,17 +384,17 @@ def _propagate(root: Value, steps: list, gradient: float) -> None:
                 a.grad = g
             else:
                 a.grad += g
-            if b.grad is zero:
-                b.grad = g
+            if b.grad is zero:  # type: ignore[union-attr]
+                b.grad = g  # type: ignore[union-attr]
             else:
-                b.grad += g
+                b.grad += g  # type: ignore[union-attr]
         elif g == 0.0:
             continue
         elif op == "*":
-            a.grad += g * b.data
+            a.grad += g * b.data  # type: ignore[union-attr]
             c = g * a.data
             if c - c == 0.0:  # finite: the gate's own; else maybe a quotient's overflow (lower.divided)
-                b.grad += c
+                b.grad += c  # type: ignore[union-attr]
             else:
                 _overflowing(node, g, c)
         elif b is None:
@@ -394,16 +406,18 @@ def _propagate(root: Value, steps: list, gradient: float) -> None:
             b.grad += db
 
 
-def _overflowing(node: Value, g: float, c: float) -> None:
+def _overflowing(node: Gate, g: float, c: float) -> None:
     """The rest of ``run_backward``'s ``*`` rule when ``g * a`` is not finite: :func:`autograd.lower.divided`."""
     a, b = node._a, node._b
+    assert b is not None  # (for type checkers) a product has two operands
     if b.op != "1/x":
         b.grad += c
         return
     y = b._a
+    assert y is not None  # (for type checkers) and a 1/x gate one
     _, to_r, to_y = divided(FLOATS, g, a.data, b.data, node.data, y.data)
     if to_y is None:
-        b.grad += to_r
+        b.grad += to_r  # type: ignore[operator]  # to_y is None: to_r is the gate's share
     else:
         y.grad += to_y
 
@@ -411,7 +425,7 @@ def _overflowing(node: Value, g: float, c: float) -> None:
 _new = object.__new__
 
 
-def _arithmetic(op: str):
+def _arithmetic(op: str) -> Callable[[Value, object], Value]:
     """``Value.__add__`` or ``Value.__mul__``: the node built inline, with no call per node.
 
     One body for both (a branch costs less than the call a shared helper
@@ -421,16 +435,16 @@ def _arithmetic(op: str):
     """
     add = op == "+"
 
-    def arithmetic(self, other):
+    def arithmetic(self: Value, other: object) -> Value:
         if type(other) is not Value:
             other = _operand(other)
             if other is None:
-                return NotImplemented
+                return NotImplemented  # type: ignore[no-any-return]  # as any operator may (typed Any)
         node = _new(Value)
         if add:
             node.data = self.data + other.data
         elif other.op == "1/x":  # lower.QUOTIENT: x * (1/y) is valued as x / y
-            node.data = self.data / other._a.data
+            node.data = self.data / other._a.data  # type: ignore[union-attr]  # a 1/x gate has its operand
         else:
             node.data = self.data * other.data
         node.grad = 0.0
@@ -448,8 +462,10 @@ def _arithmetic(op: str):
     return arithmetic
 
 
-Value.__add__ = _arithmetic("+")
-Value.__mul__ = _arithmetic("*")
+# setattr, not an assignment, which type checkers would take for a clash with the declarations
+# in the class body (ruff's B010 would have the assignment).
+setattr(Value, "__add__", _arithmetic("+"))  # noqa: B010
+setattr(Value, "__mul__", _arithmetic("*"))  # noqa: B010
 
 
 def _node(op: str, data: float, a: Value | None = None, b: Value | None = None) -> Value:
@@ -461,7 +477,15 @@ def _node(op: str, data: float, a: Value | None = None, b: Value | None = None) 
     return node
 
 
-def _operand(x) -> Value | None:
+if TYPE_CHECKING:
+    @overload
+    def _operand(x: Value) -> Value: ...
+
+    @overload
+    def _operand(x: object) -> Value | None: ...
+
+
+def _operand(x: object) -> Value | None:
     """``x`` as a Value: itself (a subclass too), a constant leaf for a number, else None."""
     if type(x) is Value or isinstance(x, Value):
         return x
@@ -473,20 +497,21 @@ def _operand(x) -> Value | None:
 def _constant(data: float) -> Value:
     """A leaf the engine makes from a number, marked as such for the lowering (``lower.CONSTANT``)."""
     node = _new(Value)
-    node.data, node.grad, node.op, node._a, node._b = data, 0.0, "", None, CONSTANT
+    node.data, node.grad, node.op, node._a, node._b = (
+        data, 0.0, "", None, CONSTANT)  # type: ignore[assignment]  # the mark, in the slot a leaf leaves free
     return node
 
 
-def _data(x) -> float | None:
+def _data(x: object) -> float | None:
     """The float a comparison reads: a Value's data, a number, else None."""
     if type(x) is Value or isinstance(x, Value):
         return x.data
     return float(x) if is_number(x) else None
 
 
-def _apply(row: Primitive, *operands) -> Value:
+def _apply(row: Primitive, *operands: object) -> Value:
     """A new node ``row(*operands)``: its data from the row's forward."""
-    values = []
+    values: list[Value] = []
     for x in operands:
         v = _operand(x)
         if v is None:
@@ -509,18 +534,19 @@ def _quotient(a: Value, b: Value) -> Value:
     return quotient
 
 
-def _method(row: Primitive):
+def _method(row: Primitive) -> Callable[..., Value]:
     """The ``Value`` method of a row that is not an operator: ``x.exp()``, ``x.max(y)``."""
+    # One of three signatures, by the row's arity (Value's class body declares each method's own).
     if row.arity == 1:
-        def method(self):
+        def method(self: Value) -> Value:
             return _apply(row, self)
     elif row.defaults:
         (default,) = row.defaults
 
-        def method(self, alpha=default):
+        def method(self: Value, alpha: Value | Number = default) -> Value:  # type: ignore[misc]
             return _apply(row, self, alpha)
     else:
-        def method(self, other):
+        def method(self: Value, other: Value | Number) -> Value:  # type: ignore[misc]
             return _apply(row, self, other)
     method.__name__ = method.__qualname__ = row.name
     method.__doc__ = row.doc
@@ -530,7 +556,7 @@ def _method(row: Primitive):
 for _row in PRIMITIVES.values():
     if _row.op not in OPERATORS:
         setattr(Value, _row.name, _method(_row))
-Value.__abs__ = Value.abs  # abs(x), as for numbers and tensors
+setattr(Value, "__abs__", Value.abs)  # noqa: B010  # abs(x), as for numbers and tensors
 
 
 class _Values:
@@ -539,11 +565,11 @@ class _Values:
     where = staticmethod(where)
 
     @staticmethod
-    def value(x) -> float:
+    def value(x: Value | float) -> float:
         return x.data if isinstance(x, Value) else x
 
     @staticmethod
-    def constant(x) -> bool:
+    def constant(x: Value | float) -> bool:
         """Whether ``x`` has no derivative of its own: a number or a leaf."""
         return not isinstance(x, Value) or x._a is None
 
@@ -552,14 +578,15 @@ class _Values:
         return a.exp() - 1.0
 
     @staticmethod
-    def power_or_inf(a: Value, b) -> Value:
+    def power_or_inf(a: Value, b: Value | Number) -> Value:
         try:
             return a**b
         except (OverflowError, ZeroDivisionError):
             # ±inf there, as on floats, and still a ** node of a and b, so its own
             # slope is the limit's too (sqrt's second derivative at 0 is -inf).
-            a, b = _operand(a), _operand(b)
-            return _node("**", FLOATS.power_or_inf(a.data, b.data), a, b)
+            exponent = _operand(b)
+            assert exponent is not None  # (for type checkers) b is a number or a Value
+            return _node("**", FLOATS.power_or_inf(a.data, exponent.data), a, exponent)
 
 
 VALUES = _Values()
@@ -602,7 +629,18 @@ def _set_recording(flag: bool) -> None:
         _grad_enabled = not _not_recording
 
 
-def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> list:
+if TYPE_CHECKING:
+    @overload
+    def grad(output: Value, inputs: Sequence[Value], create_graph: Literal[False] = False) -> list[float]: ...
+
+    @overload
+    def grad(output: Value, inputs: Sequence[Value], create_graph: Literal[True]) -> list[Value]: ...
+
+    @overload
+    def grad(output: Value, inputs: Sequence[Value], create_graph: bool) -> list[float] | list[Value]: ...
+
+
+def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> list[float] | list[Value]:
     """d(output)/d(input) for each of ``inputs``, leaving every ``.grad`` alone.
 
     Returns floats; with ``create_graph=True`` returns ``Value``s whose own
@@ -630,7 +668,10 @@ def grad(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> 
     return [_operand(grads.get(x, 0.0)) for x in inputs]
 
 
-def backpropagate(program, seed, lib, on_step=None) -> dict:
+def backpropagate(
+    program: Program, seed: Numeric, lib: Lib,
+    on_step: Callable[[Gate, Numeric, tuple[Numeric, ...] | None], None] | None = None,
+) -> dict[Node, Numeric]:
     """The gradients of ``program.root`` with respect to every node it reaches, in a dict.
 
     The one driver for numbers one at a time: floats (``lib`` is
@@ -646,7 +687,7 @@ def backpropagate(program, seed, lib, on_step=None) -> dict:
     primal = _data_of if floats else _itself
     zero = 0.0 if floats else _constant(0.0)
     grads = {program.root: seed}
-    def add(parent, c) -> None:
+    def add(parent: Node, c: Numeric) -> None:
         prior = grads.get(parent)
         grads[parent] = (0.0 + c if floats else c) if prior is None else prior + c
 
@@ -656,7 +697,7 @@ def backpropagate(program, seed, lib, on_step=None) -> dict:
         given = received(PRIMITIVES[node.op], lib, g, primal(node), [primal(p) for p in parents])
         if given is not None and node.op == "*" and parents[1].op == "1/x":  # the quotient rule
             x, r = parents
-            y = r._a
+            y: Node = r._a  # type: ignore[assignment]  # a 1/x gate has its operand
             _, _, to_y = divided(lib, g, primal(x), primal(r), primal(node), primal(y))
             if to_y is not None:
                 given = (given[0], 0.0)
@@ -670,9 +711,9 @@ def backpropagate(program, seed, lib, on_step=None) -> dict:
     return grads
 
 
-def _data_of(node: Value) -> float:
+def _data_of(node: Node) -> float:
     return node.data
 
 
-def _itself(node: Value) -> Value:
+def _itself(node: Node) -> Node:
     return node

@@ -44,6 +44,36 @@ from functools import cached_property
 from .graph import topological_order
 from .ops import PRIMITIVES, Batched, Primitive
 
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Protocol
+
+    from .ops import Lib, Numeric
+
+    class Node(Protocol):
+        """A node as the lowering and the drivers of its program read it: ``autograd.engine.Value``
+        (which this module does not import), ``_a`` and ``_b`` its operands or None."""
+
+        data: float
+        grad: float
+        op: str
+
+        @property
+        def parents(self) -> tuple[Node, ...]: ...
+
+        @property
+        def _a(self) -> Node | None: ...
+
+        @property
+        def _b(self) -> Node | None: ...
+
+    class Gate(Node, Protocol):
+        """An interior node, as ``Program.steps`` holds them: its first operand is always there."""
+
+        @property
+        def _a(self) -> Node: ...
+
 QUOTIENT = Primitive(
     "/", "divide", 2, operator.truediv, None,
     "x * (1/y), valued as the quotient x / y (a forward only: the gradients are the gates').",
@@ -60,7 +90,8 @@ def is_quotient(op: str, second_op: str) -> bool:
     return op == "*" and second_op == "1/x"
 
 
-def received(row: Primitive, lib, g, out, operands) -> tuple | None:
+def received(row: Primitive, lib: Lib, g: Numeric, out: Numeric,
+             operands: Sequence[Numeric]) -> tuple[Numeric, ...] | None:
     """What each operand receives when gradient ``g`` arrives at a node of ``row``: the zero rule.
 
     The row's vector-Jacobian product, except that a zero ``g`` passes
@@ -74,10 +105,11 @@ def received(row: Primitive, lib, g, out, operands) -> tuple | None:
         if lib.constant(g):
             return None
         return tuple(c if math.isfinite(lib.value(c)) else 0.0 for c in row.vjp(lib, g, out, *operands))
-    return row.vjp(lib, g, out, *operands)
+    return row.vjp(lib, g, out, *operands)  # type: ignore[no-any-return]  # a plain namedtuple's field
 
 
-def divided(lib, g, x, r, q, y) -> tuple:
+def divided(lib: Lib, g: Numeric, x: Numeric, r: Numeric, q: Numeric,
+            y: Numeric) -> tuple[Numeric, Numeric | None, Numeric | None]:
     """What a quotient ``q = x * r``, ``r = 1/y``, hands on from gradient ``g``: the quotient rule.
 
     ``(to x, to r, to y)``: the gates' own, ``(g·r, g·x, None)``, or where
@@ -90,7 +122,8 @@ def divided(lib, g, x, r, q, y) -> tuple:
     return g * r, None, -(g * (q / y))
 
 
-def lower(root, inputs=(), keep=(), clear_grads: bool = False) -> Program:
+def lower(root: Node, inputs: Iterable[Node] = (), keep: Iterable[Node] = (),
+          clear_grads: bool = False) -> Program:
     """The program of the graph under ``root`` (see the module docstring).
 
     ``inputs`` are leaves that stand for one sample (the batched tape's);
@@ -99,7 +132,9 @@ def lower(root, inputs=(), keep=(), clear_grads: bool = False) -> Program:
     ``Value.backward``, which holds the gradients' lock) sets every interior
     node's ``grad`` to 0.0 on the way.
     """
-    return Program(root, topological_order(root, leaves=False, clear_grads=clear_grads), inputs, keep)
+    # leaves=False: interior nodes only, each with its first operand.
+    return Program(root, topological_order(root, leaves=False, clear_grads=clear_grads),  # type: ignore[arg-type]
+                   inputs, keep)
 
 
 class Program:
@@ -120,16 +155,17 @@ class Program:
     * ``leaves``, ``input_positions``, ``constants``, ``parameters``: positions.
     """
 
-    def __init__(self, root, steps: list, inputs=(), keep=()) -> None:
+    def __init__(self, root: Node, steps: list[Gate], inputs: Iterable[Node] = (),
+                 keep: Iterable[Node] = ()) -> None:
         self.root = root
         self.steps = steps
         self.inputs = list(inputs)
         self.keep = list(keep)
 
     @cached_property
-    def nodes(self) -> list:
-        nodes: list = []
-        seen: set = set()
+    def nodes(self) -> list[Node]:
+        nodes: list[Node] = []
+        seen: set[Node] = set()
         add, mark = nodes.append, seen.add
         for node in reversed(self.steps):
             for operand in (node._a, node._b):
@@ -142,17 +178,17 @@ class Program:
         return nodes
 
     @cached_property
-    def position(self) -> dict:
+    def position(self) -> dict[Node, int]:
         return {node: i for i, node in enumerate(self.nodes)}
 
     @cached_property
-    def rows(self) -> list:
+    def rows(self) -> list[Primitive | None]:
         return [PRIMITIVES[node.op] if node.op else None for node in self.nodes]
 
     @cached_property
     def args(self) -> list[tuple[int, ...]]:
         position = self.position
-        args = []
+        args: list[tuple[int, ...]] = []
         add = args.append
         for node in self.nodes:
             a = node._a
@@ -171,7 +207,7 @@ class Program:
         return [bool(node.op) and node._b is not None and is_quotient(node.op, node._b.op) for node in nodes]
 
     @cached_property
-    def forward_rows(self) -> list:
+    def forward_rows(self) -> list[Primitive | None]:
         return [QUOTIENT if q else row for row, q in zip(self.rows, self.quotients)]
 
     @cached_property

@@ -60,6 +60,24 @@ import operator
 from collections import namedtuple
 from collections.abc import Callable
 
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from typing import Any, Protocol, TypeVar
+
+    Lib = Any
+    """A ``lib`` namespace: :data:`FLOATS`, the engine's ``VALUES``, a tape's (the table's operations by name)."""
+    Numeric = Any
+    """A number of ``lib``'s kind: a float, a ``Value``, a NumPy array, or a tape's traced source."""
+
+    class Comparable(Protocol):
+        """What a rule compares with a float, for a plain bool: a float, or a ``Value`` (by its data)."""
+
+        def __ge__(self, other: float, /) -> bool: ...
+
+        def __le__(self, other: float, /) -> bool: ...
+
+    T = TypeVar("T")
+
 
 class Batched(namedtuple("Batched", "forward vjp", defaults=(None,))):
     """A row's vectorised form: ``forward(lib, *arrays)`` and, where the row's rule
@@ -113,7 +131,7 @@ def power(a: float, b: float) -> float:
     if -math.inf < a < 0.0 and not (b.is_integer() or abs(b) == math.inf):
         raise ValueError(f"{a!r} ** {b!r} is not a real number (negative base, non-integer exponent)")
     try:
-        return a**b
+        return a**b  # type: ignore[no-any-return]  # float ** float is typed Any (complex); real here
     except OverflowError:
         raise OverflowError(f"{a!r} ** {b!r} overflows a float") from None
 
@@ -177,12 +195,12 @@ cos = _periodic(math.cos, "cos")
 # -- vector-Jacobian products, written against lib ------------------------------
 
 
-def _is_zero(x) -> bool:
+def _is_zero(x: Comparable) -> bool:
     # ±0.0 (not nan), without ==: that is identity for a Value.
     return x >= 0.0 and x <= 0.0
 
 
-def _power_vjp(lib, g, out, a, b):
+def _power_vjp(lib: Lib, g: Numeric, out: Numeric, a: Numeric, b: Numeric) -> tuple[Numeric, Numeric]:
     # d/da = b a^(b-1), d/db = a^b log a, with PyTorch's values where the
     # formulas fail: a^0 is the constant 1 (no gradient to a, even at a = 0);
     # at a = 0 the slope of 0 < b < 1 is +inf, the limit (power_or_inf's pole,
@@ -203,7 +221,7 @@ def _power_vjp(lib, g, out, a, b):
     return (da, db)
 
 
-def _sqrt_vjp(lib, g, out, a):
+def _sqrt_vjp(lib: Lib, g: Numeric, out: Numeric, a: Numeric) -> tuple[Numeric]:
     # 1 / (2 sqrt(a)), as PyTorch computes it (g / (out + out)); at 0 the slope
     # is +inf, the limit from the right (-0.0 is the zero it equals), and the
     # pole's own slope is -inf: a ** -0.5 through power_or_inf.
@@ -212,7 +230,7 @@ def _sqrt_vjp(lib, g, out, a):
     return (g / (out + out),)
 
 
-def _max_vjp(lib, g, out, a, b):
+def _max_vjp(lib: Lib, g: Numeric, out: Numeric, a: Numeric, b: Numeric) -> tuple[Numeric, Numeric]:
     # The larger input takes the whole gradient; a tie splits it evenly, so
     # the halves add up to the gradient of max itself; with a nan (unordered)
     # both get it, as in PyTorch.
@@ -225,7 +243,7 @@ def _max_vjp(lib, g, out, a, b):
     return (g, g)
 
 
-def _elu_vjp(lib, g, out, a, alpha):
+def _elu_vjp(lib: Lib, g: Numeric, out: Numeric, a: Numeric, alpha: Numeric) -> tuple[Numeric, Numeric]:
     # alpha e^a (not out + alpha, which cancels below -20); d/d alpha = e^a - 1.
     # At exactly 0 the slope is alpha, a constant there (so the second
     # derivative is 0, as PyTorch's); nan takes the x > 0 branch, as in PyTorch.
@@ -244,12 +262,12 @@ def _numpy(name: str) -> Batched:
     return Batched(lambda lib, a: getattr(lib.np, name)(a))
 
 
-def _sigmoid_batched(lib, a):
+def _sigmoid_batched(lib: Lib, a: Numeric) -> Numeric:
     e = lib.np.exp(-lib.np.abs(a))  # e^-|a| <= 1: never overflows; the two branches of sigmoid()
     return lib.where(a >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _power_vjp_batched(lib, g, out, a, b):
+def _power_vjp_batched(lib: Lib, g: Numeric, out: Numeric, a: Numeric, b: Numeric) -> tuple[Numeric, Numeric]:
     # _power_vjp's branches as selections, in the same order.
     where = lib.where
     da = where(b == 0.0, 0.0, where((b < 1.0) & (a == 0.0), g * math.inf,
@@ -258,22 +276,24 @@ def _power_vjp_batched(lib, g, out, a, b):
     return (da, db)
 
 
-def _sqrt_vjp_batched(lib, g, out, a):
+def _sqrt_vjp_batched(lib: Lib, g: Numeric, out: Numeric, a: Numeric) -> tuple[Numeric]:
     return (lib.where(out == 0.0, g * math.inf, g / (out + out)),)
 
 
-def _max_vjp_batched(lib, g, out, a, b):
+def _max_vjp_batched(lib: Lib, g: Numeric, out: Numeric, a: Numeric, b: Numeric) -> tuple[Numeric, Numeric]:
     # _max_vjp's branches: the larger takes g, a tie splits it, unordered (nan) both get it.
     where = lib.where
     tie = where(a >= b, g * 0.5, g)
     return (where(a > b, g, where(a < b, 0.0, tie)), where(a > b, 0.0, where(a < b, g, tie)))
 
 
-def _leaky_relu_vjp_batched(lib, g, out, a, alpha):
+def _leaky_relu_vjp_batched(
+    lib: Lib, g: Numeric, out: Numeric, a: Numeric, alpha: Numeric
+) -> tuple[Numeric, Numeric]:
     return (lib.where(a > 0.0, g, g * alpha), lib.where(a > 0.0, 0.0, g * a))
 
 
-def _elu_vjp_batched(lib, g, out, a, alpha):
+def _elu_vjp_batched(lib: Lib, g: Numeric, out: Numeric, a: Numeric, alpha: Numeric) -> tuple[Numeric, Numeric]:
     negative = a <= 0.0
     return (lib.where(negative, g * (alpha * lib.np.exp(a)), g),
             lib.where(negative, g * lib.np.expm1(a), 0.0))
@@ -349,7 +369,7 @@ PRIMITIVES: dict[str, Primitive] = {
 """Every primitive, by the ``op`` its nodes show."""
 
 
-def where(condition, x, y):
+def where(condition: object, x: T, y: T) -> T:
     """``x`` if ``condition`` else ``y``: the one branch a rule may write as a function call."""
     return x if condition else y
 

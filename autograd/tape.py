@@ -48,14 +48,35 @@ values); an ``if`` in the user's code that built the graph does not.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from string import Formatter
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, NoReturn, overload
 from weakref import WeakValueDictionary
 
 from .engine import Value, gradients_lock, run_backward
 from .lower import QUOTIENT, Program, lower
-from .ops import FLOATS, PRIMITIVES
+from .ops import FLOATS, PRIMITIVES, Primitive
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from .lower import Node
+
+    class _Replay(Protocol):
+        """What a ``Tape`` asks of its replay: a scalar one (:func:`_scalar_replay`) or ``batched.Replay``."""
+
+        @property
+        def forward(self) -> Callable[..., Any]: ...  # () -> float, or (batch) -> a NumPy array
+
+        def backward(self, gradient: float = 1.0) -> None: ...
+
+        def values(self, node: Value) -> Any: ...
+
+    _Key = tuple[tuple[str | int, ...], ...]
+    """A block's structure: per member, its op and operands (a member's index, or -1 - an external slot)."""
+
+    _Op = tuple[int, Primitive, Primitive, tuple[int, ...], tuple[int, ...]]
+    """One operation of a ``_Segment``: ``(id, row, forward_row, reads, args)``."""
 
 COMPILE_LIMIT = 100_000
 """Straight-line parts with more operations than this are replayed by the engine's loop, not compiled."""
@@ -133,9 +154,9 @@ class Tape:
             if not isinstance(node, Value):
                 raise TypeError(f"Tape() keep must hold Values; keep[{k}] is {type(node).__name__}")
         program = lower(root, () if inputs is None else inputs, keep)
-        for node in program.steps:
-            if node.op not in PRIMITIVES:
-                raise ValueError(f"Tape cannot replay the operation {node.op!r}")
+        for step in program.steps:
+            if step.op not in PRIMITIVES:
+                raise ValueError(f"Tape cannot replay the operation {step.op!r}")
         if keep:
             members = program.position
             for k, node in enumerate(keep):
@@ -143,6 +164,9 @@ class Tape:
                     raise ValueError(f"Tape() keep[{k}] is not a node of the graph under root")
         self.root = root
         self._lock = threading.Lock()
+        self.inputs: list[Node] | None
+        self._replay: _Replay
+        self.value: Any  # the root's value: a float; with inputs, a NumPy array (None before forward)
         if inputs is None:
             self.inputs = None
             self._replay = _scalar_replay(program)
@@ -150,8 +174,8 @@ class Tape:
         else:
             from .batched import Replay  # NumPy, only now
 
-            self._replay = Replay(program)
-            self.inputs = self._replay.inputs
+            replay = Replay(program)
+            self._replay, self.inputs = replay, replay.inputs
             self.value = None
 
     @overload
@@ -191,7 +215,7 @@ class Tape:
         return repr(self._replay)
 
 
-def _gradient(gradient) -> float:
+def _gradient(gradient: object) -> float:
     """``gradient`` as a float (-0.0 as 0.0, as ``Value.backward`` seeds it), or the ``TypeError``
     that ``Value.backward`` gives."""
     from .engine import is_number
@@ -201,7 +225,7 @@ def _gradient(gradient) -> float:
     return float(gradient) + 0.0
 
 
-def _scalar_replay(program: Program):
+def _scalar_replay(program: Program) -> _Interpreted | _Compiled:
     """The compiled replay, or the engine's loop for a graph too large and too irregular to compile."""
     schedule = _Schedule(program)
     if schedule.compiled_operations > COMPILE_LIMIT:
@@ -213,6 +237,8 @@ class _Unready:
     """What a scalar replay shares: the check that ``backward`` follows a ``forward`` that succeeded."""
 
     ready = True
+    program: Program
+    kept: set[Node]
 
     def _check_ready(self) -> None:
         if not self.ready:
@@ -236,8 +262,8 @@ class _Interpreted(_Unready):
         self.program = program
         self.kept = set(program.keep)
         nodes, reads, rows = program.nodes, program.reads, program.forward_rows
-        self.code = [(nodes[i], rows[i].forward, [nodes[j] for j in reads[i]])
-                     for i in range(len(nodes)) if rows[i] is not None]
+        self.code = [(nodes[i], row.forward, [nodes[j] for j in reads[i]])
+                     for i, row in enumerate(rows) if row is not None]
         self.operations = len(self.code)
 
     def forward(self) -> float:
@@ -264,7 +290,7 @@ class _Block:
 
     __slots__ = ("root", "members", "externals", "key")
 
-    def __init__(self, root: int, members: list[int], externals: list[int], key) -> None:
+    def __init__(self, root: int, members: list[int], externals: list[int], key: _Key) -> None:
         self.root, self.members, self.externals, self.key = root, members, externals, key
 
 
@@ -294,11 +320,12 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
     shape = [0] * n
     size = [0] * n
     users = [0] * n
-    shapes: dict = {}
+    shapes: dict[tuple[str | int, ...], int] = {}
     for i, row in enumerate(rows):
         if row is None:
             continue
         a = args[i]
+        key: tuple[str | int, ...]
         if len(a) == 2:
             j, k = a
             key, s = (row.op, shape[j], shape[k]), size[j] + size[k]
@@ -322,7 +349,7 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
 
     taken = [False] * n
     budget = 4 * n + 1000  # failed tries cost at most a few passes over the graph
-    groups: dict = {}
+    groups: dict[_Key, list[_Block]] = {}
     for i in range(n - 1, -1, -1):
         if taken[i] or rows[i] is None or size[i] < MIN_BLOCK or count[shape[i]] < MIN_COPIES:
             continue
@@ -351,7 +378,7 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
     return [_Group(blocks) for blocks in groups.values() if len(blocks) >= MIN_COPIES]
 
 
-def _structure(program: Program, members: list[int]) -> tuple[list[int], tuple]:
+def _structure(program: Program, members: list[int]) -> tuple[list[int], _Key]:
     """The leaves a block reads (in order of first use) and a key equal for blocks of the same structure."""
     rows, args = program.rows, program.args
     local = {j: k for k, j in enumerate(members)}
@@ -364,7 +391,7 @@ def _structure(program: Program, members: list[int]) -> tuple[list[int], tuple]:
                 refs.append(local[p])
             else:
                 refs.append(-1 - externals.setdefault(p, len(externals)))
-        key.append((rows[j].op, *refs))
+        key.append((rows[j].op, *refs))  # type: ignore[union-attr]  # a member is an operation: it has a row
     return list(externals), tuple(key)
 
 
@@ -465,14 +492,14 @@ class _Source(str):
     the table's own arithmetic and never spells a rule a second time.
     """
 
-    def __neg__(self):
+    def __neg__(self) -> _Source:
         return _Source(f"(-{self})")
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         raise _Untraceable
 
 
-def _infix(symbol: str, reflected: bool):
+def _infix(symbol: str, reflected: bool) -> Callable[[_Source, object], _Source]:
     """The method of ``_Source`` for a binary operator: ``(left symbol right)``, as source."""
     if reflected:
         return lambda self, other: _Source(f"({other!s} {symbol} {self})")
@@ -490,17 +517,17 @@ class _Tracing:
     """``lib`` while tracing: ``where`` becomes a conditional expression; anything else stops the trace."""
 
     @staticmethod
-    def where(condition, x, y):
+    def where(condition: object, x: object, y: object) -> _Source:
         return _Source(f"({x!s} if {condition!s} else {y!s})")
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> NoReturn:
         raise _Untraceable
 
 
-_TEMPLATES: dict = {}  # row -> its traced rule (None: called), traced when first met
+_TEMPLATES: dict[Primitive, tuple[str, ...] | None] = {}  # row -> its traced rule (None: called), traced when first met
 
 
-def _template(row) -> tuple[str, ...] | None:
+def _template(row: Primitive) -> tuple[str, ...] | None:
     """The contributions of ``row`` as templates over ``{g}``, ``{out}``, ``{0}``, ``{1}``,
     or None when the rule cannot be traced (the tape then calls it)."""
     if row not in _TEMPLATES:
@@ -559,13 +586,14 @@ class _Segment:
     outside (a root's). Used for the straight line and for one block's body.
     """
 
-    def __init__(self, ops: list, values: dict, grads: dict, kept: set, seeds: dict, prefix: str) -> None:
+    def __init__(self, ops: list[_Op], values: dict[int, str], grads: dict[int, str], kept: set[int],
+                 seeds: dict[int, str], prefix: str) -> None:
         self.ops, self.values, self.prefix = ops, values, prefix
         self.inside = {op[0] for op in ops}
         self.number = {op: k for k, op in enumerate(PRIMITIVES)}  # F3, L3: the table's functions by row
         # Which values backward reads: the output and operands its templates name, and the
         # output and operands of every rule that is called.
-        needed: dict = {}
+        needed: dict[int, None] = {}
         for i, row, frow, reads, args in reversed(ops):
             rule = _template(row)
             if frow is QUOTIENT:  # lower.divided reads x, 1/y, the quotient and y
@@ -581,7 +609,7 @@ class _Segment:
         self.name = {i: f"{prefix}v{i}" for i in self.kept}
         self.grads, self.seeds = grads, seeds
 
-    def value(self, j) -> str:
+    def value(self, j: int) -> str:
         """The variable holding ``j``'s value once the forward lines have run (``j`` kept, or outside)."""
         if j not in self.inside:
             return self.values[j]
@@ -591,35 +619,37 @@ class _Segment:
         """One statement per operation, or inline in its one user's expression; short-lived values
         in reused registers."""
         ops, kept = self.ops, self.kept
-        forms = {}
+        forms: dict[int, str] = {}
         for i, _, frow, reads, _ in ops:
             if frow.inline is not None:
                 forms[i] = frow.inline
             else:
                 forms[i] = f"F{self.number[frow.op]}({', '.join(f'{{{k}}}' for k in range(len(reads)))})"
-        readers: dict = {}
-        reader: dict = {}
+        readers: dict[int, int] = {}
+        reader: dict[int, int] = {}
         for i, _, _, reads, _ in ops:
             for p in reads:
                 readers[p] = readers.get(p, 0) + 1
                 reader[p] = i
+        inlined: dict[int, bool]
+        nesting: dict[int, int]
         inlined, nesting = {}, {}
         for i, row, _, reads, _ in ops:
             nesting[i] = max((nesting[p] + 1 for p in reads if inlined.get(p)), default=0)
-            user = forms.get(reader.get(i), "")
+            user = forms.get(reader.get(i), "")  # type: ignore[arg-type]  # (None: no reader)
             inlined[i] = (row.op in ("+", "*") and readers.get(i) == 1 and i not in kept
                           and nesting[i] < _MAX_NESTING
                           and all(user.count(f"{{{k}}}") == 1 for k in range(2)))  # its user reads it once
-        host = {}  # the statement that evaluates each operation
+        host: dict[int, int] = {}  # the statement that evaluates each operation
         for i, *_ in reversed(ops):
             host[i] = host[reader[i]] if inlined[i] else i
-        last_read: dict = {}  # the last statement that reads each named value (ids grow in forward order)
+        last_read: dict[int, int] = {}  # the last statement that reads each named value (ids grow in forward order)
         for i, _, _, reads, _ in ops:
             for p in reads:
                 if not inlined.get(p):
                     last_read[p] = max(last_read.get(p, -1), host[i])
-        expression: dict = {}
-        registers: dict = {}  # the named operations an inline expression reads
+        expression: dict[int, str] = {}
+        registers: dict[int, list[int]] = {}  # the named operations an inline expression reads
         lines = []
         regs = _Registers(f"{self.prefix}t")
         for i, _, _, reads, _ in ops:
@@ -643,7 +673,7 @@ class _Segment:
             lines.append(f"{self.name[i]} = {source}")
         return lines
 
-    def backward(self, phases: list[list] | None = None) -> list[list[str]]:
+    def backward(self, phases: list[list[int]] | None = None) -> list[list[str]]:
         """The rules, in ``Value.backward``'s order: ``+`` hands its gradient on without copying it,
         and the rules guarded by the same gradient share one ``if``.
 
@@ -654,29 +684,32 @@ class _Segment:
         by_id = {op[0]: op for op in self.ops}
         if phases is None:
             phases = [[op[0] for op in reversed(self.ops)]]
-        users: dict = {}
+        users: dict[int, int] = {}
         for _, _, frow, reads, args in self.ops:
             for p in args + reads[1:] if frow is QUOTIENT else args:  # (a quotient may write y too)
                 users[p] = users.get(p, 0) + 1
         self.grad = grad = dict(self.grads)
         grad.update(self.seeds)
-        holders: dict = {name: 1 for name in self.seeds.values()}
+        holders: dict[str, int] = {name: 1 for name in self.seeds.values()}
         regs = _Registers(f"{self.prefix}u")
         lines: list[str] = []
-        cuts = []
-        guard = None  # the gradient that guards the if-block the lines end with, if any
+        cuts: list[int] = []
+        guard: str | None = None  # the gradient that guards the if-block the lines end with, if any
 
         def emit(line: str) -> None:
             nonlocal guard
             lines.append(line)
             guard = None
 
-        def fresh(p) -> str:
+        def fresh(p: int) -> str:
             grad[p] = r = regs.take()
             holders[r] = 1
             return r
 
-        for i, row, frow, reads, args in (by_id[i] if i is not None else (None,) * 5
+        i: int | None
+        row: Primitive
+        # (None,) * 5: a phase's end, told by i alone
+        for i, row, frow, reads, args in (by_id[i] if i is not None else (None,) * 5  # type: ignore[assignment]
                                           for phase in phases for i in [*phase, None]):
             if i is None:  # the end of a phase: other code runs here, no if-block spans it
                 cuts.append(len(lines))
@@ -809,14 +842,14 @@ class _Compiled(_Unready):
             group.blocks.sort(key=lambda b: b.root)  # forward order
         straight = sorted(schedule.before + schedule.after)
         # The leaves: those the straight line reads or the copies share, then each group's own, copy by copy.
-        named = set()
+        leaves: set[int] = set()
         for i in straight:
-            named.update(j for j in args[i] + reads[i] if rows[j] is None)
+            leaves.update(j for j in args[i] + reads[i] if rows[j] is None)
         for group in groups:
-            named.update(p for p in group.shared if p is not None)
+            leaves.update(p for p in group.shared if p is not None)
         if rows[root] is None:
-            named.add(root)
-        named = sorted(named)
+            leaves.add(root)
+        named = sorted(leaves)
         own = [[b.externals[s] for b in group.blocks for s in group.own] for group in groups]
         self.leaves = tuple(nodes[i] for i in named + [p for ps in own for p in ps])
         self.operations = sum(1 for row in rows if row is not None)
@@ -827,7 +860,9 @@ class _Compiled(_Unready):
 
         values = {i: f"v{i}" for i in named}
         values.update(outputs)
-        line = _Segment([(i, rows[i], frows[i], reads[i], args[i]) for i in straight], values,
+        # (rows[i] is None only for a leaf, and these are operations)
+        line = _Segment([(i, rows[i], frows[i], reads[i], args[i]) for i in straight],  # type: ignore[misc]
+                        values,
                         {i: f"g{i}" for i in named}, {root, *shown} & set(straight), {root: "gradient"}, "")
         bodies = [self._body(k, group) for k, group in enumerate(groups)]
 
@@ -892,7 +927,7 @@ class _Compiled(_Unready):
         src += ["    return G", ""]
         source = "\n".join(src)
 
-        namespace: dict = {"__builtins__": {"zip": zip, "iter": iter, "range": range}, "lib": FLOATS}
+        namespace: dict[str, Any] = {"__builtins__": {"zip": zip, "iter": iter, "range": range}, "lib": FLOATS}
         for k, row in enumerate(PRIMITIVES.values()):
             namespace[f"F{k}"] = row.forward
             namespace[f"L{k}"] = row.vjp
@@ -905,6 +940,8 @@ class _Compiled(_Unready):
         exec(self.code.code, namespace)
         # Popped, not read: a namespace holding its own functions would be a reference cycle,
         # and the compiled code would wait for the cycle collector instead of dying with the tape.
+        self._forward: Callable[[list[float]], tuple[float, tuple[object, ...], tuple[float, ...]]]
+        self._backward: Callable[[float, list[float], tuple[object, ...], list[float]], list[float]]
         self._forward = namespace.pop("forward")
         self._backward = namespace.pop("backward")
         self.L = [leaf.data for leaf in self.leaves]
@@ -921,8 +958,8 @@ class _Compiled(_Unready):
         def ref(j: int) -> int:
             return local[j] if j in local else slot[j]
 
-        ops = [(local[j], rows[j], frows[j], tuple(map(ref, reads[j])), tuple(map(ref, args[j])))
-               for j in block.members]
+        ops: list[_Op] = [(local[j], rows[j], frows[j], tuple(map(ref, reads[j])),  # type: ignore[misc]
+                           tuple(map(ref, args[j]))) for j in block.members]  # (operations: rows)
         values, grads = {}, {}
         for s, p in enumerate(group.shared):
             values[-1 - s] = f"v{p}" if p is not None else f"x{k}_{s}"
@@ -930,11 +967,12 @@ class _Compiled(_Unready):
         out = len(block.members) - 1
         return _Segment(ops, values, grads, {out}, {out: f"go{k}"}, f"b{k}_")
 
-    def _saved_now(self, program, groups, line, bodies) -> tuple:
+    def _saved_now(self, program: Program, groups: list[_Group], line: _Segment,
+                   bodies: list[_Segment]) -> tuple[object, ...]:
         """What ``forward`` would hand ``backward``, from the values the graph holds now."""
         nodes = program.nodes
         saved = tuple(nodes[j].data for j in line.needed)
-        loops = []
+        loops: list[list[tuple[float, ...]] | list[float]] = []
         for group, body in zip(groups, bodies):
             loops.append([tuple(nodes[b.members[j]].data for j in body.needed) for b in group.blocks])
             loops.append([nodes[b.root].data for b in group.blocks])

@@ -32,9 +32,42 @@ needs no PyTorch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
+
+# PyTorch's objects are Any here: it is optional, and type checkers are not asked to read it.
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Protocol, TypeVar
+
+    from autograd import Value
+
+    class _Neuron(Protocol):
+        """An ``nn.Neuron`` as read here (``nn.layers`` imports this module, which names no layer)."""
+
+        @property
+        def w(self) -> Sequence[Value]: ...
+
+        @property
+        def b(self) -> Value: ...
+
+        @property
+        def alpha(self) -> Value | None: ...
+
+        @property
+        def activation(self) -> str: ...
+
+    class _Layer(Protocol):
+        @property
+        def neurons(self) -> Sequence[_Neuron]: ...
+
+    class _MLP(Protocol):
+        @property
+        def layers(self) -> Sequence[_Layer]: ...
+
+    M = TypeVar("M", bound=_MLP)
+
 
 _FIXED_ACTIVATIONS = [
     # nn's name, the torch.nn module, and its one setting that must match (if any).
@@ -66,7 +99,7 @@ def _import_torch(caller: str) -> Any:
     return torch
 
 
-def to_torch(mlp) -> Any:
+def to_torch(mlp: _MLP) -> Any:
     """``mlp`` as a float64 ``torch.nn.Sequential`` (see the module docstring)."""
     torch = _import_torch("MLP.to_torch()")
     modules = []
@@ -82,19 +115,19 @@ def to_torch(mlp) -> Any:
         activation = neurons[0].activation
         if activation == "prelu":
             prelu = torch.nn.PReLU(num_parameters=len(neurons), dtype=torch.float64)
-            _copy_into(torch, prelu.weight, [n.alpha.data for n in neurons])
+            _copy_into(torch, prelu.weight, [n.alpha.data for n in neurons])  # type: ignore[union-attr]  # prelu
             modules.append(prelu)
         elif activation != "linear":
             modules.append(_fixed_activation_module(torch, activation))
     return torch.nn.Sequential(*modules)
 
 
-def _copy_into(torch, parameter, values: list) -> None:
+def _copy_into(torch: Any, parameter: Any, values: list[float] | list[list[float]]) -> None:
     with torch.no_grad():
         parameter.copy_(torch.tensor(values, dtype=torch.float64))
 
 
-def _fixed_activation_module(torch, name: str):
+def _fixed_activation_module(torch: Any, name: str) -> Any:
     for nn_name, module_name, setting in _FIXED_ACTIVATIONS:
         if nn_name == name:
             module = getattr(torch.nn, module_name)
@@ -113,7 +146,7 @@ class _Block:
     slopes: list[float] | None = None  # PReLU's, one per neuron
 
 
-def from_torch(cls, module):
+def from_torch(cls: Callable[..., M], module: Any) -> M:
     """A new ``cls`` (an ``MLP``) with the layers and weights of ``module``.
 
     ``module`` is a ``torch.nn.Sequential`` (or a single ``Linear``); see
@@ -158,12 +191,12 @@ def from_torch(cls, module):
             for w, value in zip(neuron.w, weight[j]):
                 w.data = value
             neuron.b.data = bias[j]
-            if block.slopes is not None:
-                neuron.alpha.data = block.slopes[j]
+            if block.slopes is not None:  # a prelu layer: each neuron has its slope
+                neuron.alpha.data = block.slopes[j]  # type: ignore[union-attr]
     return mlp
 
 
-def _read_blocks(torch, sequential) -> list[_Block]:
+def _read_blocks(torch: Any, sequential: Any) -> list[_Block]:
     """Group the modules into ``Linear`` + activation blocks, checking each one."""
     blocks: list[_Block] = []
     for index, child in enumerate(sequential):
@@ -194,7 +227,7 @@ def _read_blocks(torch, sequential) -> list[_Block]:
     return blocks
 
 
-def _check_no_global_hooks(torch) -> None:
+def _check_no_global_hooks(torch: Any) -> None:
     registered = vars(torch.nn.modules.module)
     for name, kind in _HOOKS.items():
         if registered.get(f"_global{name}"):
@@ -202,7 +235,7 @@ def _check_no_global_hooks(torch) -> None:
                              "an nn.MLP cannot run hooks (remove it first)")
 
 
-def _check_visible(torch, module, where: str) -> None:
+def _check_visible(torch: Any, module: Any, where: str) -> None:
     """``ValueError`` if ``module`` computes anything but what its torch class says it does."""
     for name, kind in _HOOKS.items():
         if getattr(module, name, None):
@@ -222,7 +255,7 @@ def _check_visible(torch, module, where: str) -> None:
                          f"an nn.MLP computes only what {base.__name__} does")
 
 
-def _check_linear(torch, linear, where: str, previous: _Block | None) -> None:
+def _check_linear(torch: Any, linear: Any, where: str, previous: _Block | None) -> None:
     if torch.nn.parameter.is_lazy(linear.weight):
         raise ValueError(f"{where}: a lazy Linear whose size is not known yet (run it once first)")
     if linear.bias is None:
@@ -236,7 +269,7 @@ def _check_linear(torch, linear, where: str, previous: _Block | None) -> None:
         )
 
 
-def _activation_name(torch, module, where: str) -> str:
+def _activation_name(torch: Any, module: Any, where: str) -> str:
     """nn's name for the activation ``module``, or ``ValueError`` if it has none."""
     if isinstance(module, torch.nn.PReLU):
         return "prelu"
@@ -253,7 +286,7 @@ def _activation_name(torch, module, where: str) -> str:
     )
 
 
-def _prelu_slopes(torch, prelu, where: str, nout: int) -> list[float]:
+def _prelu_slopes(torch: Any, prelu: Any, where: str, nout: int) -> list[float]:
     """One slope per neuron: PReLU's own, or its single shared slope for each."""
     slopes = _floats(torch, prelu.weight, where, "weight")
     if len(slopes) == nout:
@@ -266,7 +299,7 @@ def _prelu_slopes(torch, prelu, where: str, nout: int) -> list[float]:
     )
 
 
-def _floats(torch, tensor, where: str, name: str) -> list:
+def _floats(torch: Any, tensor: Any, where: str, name: str) -> list[Any]:
     """A tensor's values as (nested lists of) finite Python floats, whatever its dtype or device.
 
     ``ValueError`` naming the module (``where``) and the tensor (``name``) if it holds
@@ -274,7 +307,7 @@ def _floats(torch, tensor, where: str, name: str) -> list:
     """
     try:
         values = tensor.detach().to(device="cpu", dtype=torch.float64)
-        floats = values.tolist()
+        floats: list[Any] = values.tolist()  # (nested lists of floats, as deep as the tensor)
     except (NotImplementedError, RuntimeError) as e:  # torch's "no data!" for a meta tensor
         what = "a tensor on the meta device" if tensor.is_meta else f"{type(e).__name__}: {e}"
         raise ValueError(f"{where}: its {name} holds no data ({what})") from None

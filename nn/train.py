@@ -17,39 +17,77 @@ import random
 import reprlib
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from autograd import Value, is_number
 
 from .losses import _is_sequence, binary_cross_entropy, cross_entropy, hinge_loss
-from .module import Module
 from .optim import Optimizer
+
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from typing import Any, Protocol, SupportsFloat, SupportsInt, TypeVar
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from autograd import Tape
+
+    S = TypeVar("S")
+    S_co = TypeVar("S_co", covariant=True)
+
+    class Rows(Protocol[S_co]):
+        """What ``fit`` reads of ``X`` and ``y``: a list, a tuple, a NumPy array (one row a sample)."""
+
+        def __len__(self) -> int: ...
+
+        def __getitem__(self, index: int, /) -> S_co: ...
+
+        def __iter__(self) -> Iterator[S_co]: ...
+
+    class _ProgressBar(Protocol):
+        """The part of tqdm's interface ``fit`` uses (and ``_TextProgress`` has)."""
+
+        def set_postfix(self, *, loss: str, refresh: bool = ...) -> object: ...
+
+        def update(self, n: int, /) -> object: ...
+
+        def close(self) -> object: ...
+
+    Prediction = Value | list[Value]
+    """What a model gives for one sample: a Value, or a list of them (one per output)."""
+    Model = Callable[[Any], Prediction]
+    Loss = Callable[[Any, Any], Value]  # called as loss(preds, targets)
+    Step = tuple[float, Callable[[], None], int]
+    """A step's forward: (the loss's value, its backward, how many predictions were right)."""
+    _TargetKey = float | tuple[float, ...]
+    """A target as a key (``tape="batched"``): a number, or one per output."""
 
 
 # float() and int() on the targets: with a NumPy y they are NumPy scalars,
 # and comparing those gives np.bool_, not the bool these promise.
-def _hinge_correct(score, label) -> bool:
+def _hinge_correct(score: SupportsFloat, label: SupportsFloat) -> bool:
     return (float(score) > 0.0) == (float(label) > 0.0)
 
 
-def _cross_entropy_correct(logits, target) -> bool:
+def _cross_entropy_correct(logits: Iterable[SupportsFloat], target: SupportsInt) -> bool:
     scores = [float(x) for x in logits]
     return scores.index(max(scores)) == int(target)
 
 
-def _bce_correct(prob, target) -> bool:
+def _bce_correct(prob: SupportsFloat, target: SupportsFloat) -> bool:
     return (float(prob) > 0.5) == (float(target) > 0.5)
 
 
-_CORRECT: dict[Callable, Callable[..., bool]] = {
+_CORRECT: dict[Loss, Callable[..., bool]] = {
     hinge_loss: _hinge_correct,
     cross_entropy: _cross_entropy_correct,
     binary_cross_entropy: _bce_correct,
 }
 """How to tell a right prediction, for each classification loss."""
 
-_CORRECT_ROWS: dict[Callable, Callable] = {
+_CORRECT_ROWS: dict[Loss, Callable[[Any, Any], Any]] = {
     # The same rules on NumPy arrays: predictions (N, outputs), targets (N,).
     hinge_loss: lambda P, T: (P[:, 0] > 0.0) == (T > 0.0),
     cross_entropy: lambda P, T: P.argmax(axis=1) == T,
@@ -59,10 +97,10 @@ _CORRECT_ROWS: dict[Callable, Callable] = {
 
 
 def fit(
-    model: Module,
-    X: Sequence,
-    y: Sequence,
-    loss: Callable,
+    model: Callable[[S], Prediction],
+    X: Rows[S],
+    y: Rows[Any],
+    loss: Loss,
     optimizer: Optimizer,
     epochs: int,
     batch_size: int | None = None,
@@ -145,6 +183,7 @@ def fit(
     history: dict[str, list[float]] = {"loss": []}
     if correct is not None:
         history["accuracy"] = []
+    step: Callable[[int, list[int]], Step]
     if tape == "batched":
         step = _Batched(model, X, y, loss, next((c for f, c in _CORRECT_ROWS.items() if f is loss), None))
     elif tape:
@@ -190,7 +229,7 @@ def fit(
 
 
 @contextmanager
-def _collector_paused():
+def _collector_paused() -> Iterator[None]:
     """The cycle collector off inside, as it was after (see ``fit``'s docstring)."""
     enabled = gc.isenabled()
     gc.disable()
@@ -207,16 +246,17 @@ def _collector_paused():
 class _Rebuilt:
     """The graph of each batch built anew: the plain engine."""
 
-    def __init__(self, model, X, y, loss, correct) -> None:
+    def __init__(self, model: Model, X: Rows[Any], y: Rows[Any], loss: Loss,
+                 correct: Callable[..., bool] | None) -> None:
         self.model, self.X, self.y, self.loss, self.correct = model, X, y, loss, correct
 
-    def __call__(self, b: int, indices: list[int]):
+    def __call__(self, b: int, indices: list[int]) -> Step:
         targets = [self.y[i] for i in indices]
         preds = [self.model(self.X[i]) for i in indices]
         root = self.loss(preds, targets)
         return root.data, root.backward, self._hits(preds, targets)
 
-    def _hits(self, preds, targets) -> int:
+    def _hits(self, preds: list[Prediction], targets: list[Any]) -> int:
         if self.correct is None:
             return 0
         return sum(self.correct(p, t) for p, t in zip(preds, targets))
@@ -225,11 +265,12 @@ class _Rebuilt:
 class _Taped(_Rebuilt):
     """The graph of each batch built once, in the first epoch, and replayed (``tape=True``)."""
 
-    def __init__(self, model, X, y, loss, correct) -> None:
+    def __init__(self, model: Model, X: Rows[Any], y: Rows[Any], loss: Loss,
+                 correct: Callable[..., bool] | None) -> None:
         super().__init__(model, X, y, loss, correct)
-        self.tapes: list = []  # (Tape, predictions) per batch
+        self.tapes: list[tuple[Tape, list[Prediction]]] = []  # (Tape, predictions) per batch
 
-    def __call__(self, b: int, indices: list[int]):
+    def __call__(self, b: int, indices: list[int]) -> Step:
         targets = [self.y[i] for i in indices]
         if b < len(self.tapes):
             replay, preds = self.tapes[b]
@@ -250,7 +291,8 @@ class _Taped(_Rebuilt):
 class _Batched:
     """One sample's graph, replayed over each batch with NumPy (``tape="batched"``)."""
 
-    def __init__(self, model, X, y, loss, correct_rows) -> None:
+    def __init__(self, model: Model, X: Rows[Any], y: Rows[Any], loss: Loss,
+                 correct_rows: Callable[[Any, Any], Any] | None) -> None:
         try:
             import numpy as np
         except ImportError:
@@ -260,14 +302,17 @@ class _Batched:
         self.y = list(y)
         self.model, self.loss, self.correct_rows = model, loss, correct_rows
         self.features = [Value(v) for v in self.X[0].tolist()]
-        self.tapes: dict = {}  # target (or None: the target is an input) -> (Tape, predictions)
+        # target (or None: the target is an input) -> (Tape, predictions)
+        self.tapes: dict[_TargetKey | None, tuple[Tape, list[Value]]] = {}
         first = self.y[0]
         self.targets = [Value(float(t)) for t in first] if _is_sequence(first) else [Value(float(first))]
         pred = model(self.features)  # (the model's own errors, such as a wrong input length, as they are)
+        root: Value | None
         try:  # can the target be an input of the per-sample graph?
             root = loss([pred], [self.targets if _is_sequence(first) else self.targets[0]])
         except (TypeError, ValueError):  # no: its value shapes the graph; a tape per target
             root = None
+        self.T: NDArray[np.float64] | None
         if root is not None:
             self._keep(None, pred, root)
             self.T = np.asarray([[float(t) for t in ti] if _is_sequence(ti) else [float(ti)]
@@ -281,12 +326,12 @@ class _Batched:
             self.T = None
         self.labels = np.asarray([float(t) if not _is_sequence(t) else 0.0 for t in self.y])
 
-    def _tape(self, key, target):
+    def _tape(self, key: _TargetKey | None, target: Any) -> tuple[Tape, list[Value]]:
         """The per-sample graph for the number ``target``, as a batched tape."""
         pred = self.model(self.features)
         return self._keep(key, pred, self.loss([pred], [target]))
 
-    def _keep(self, key, pred, root):
+    def _keep(self, key: _TargetKey | None, pred: Prediction, root: Value) -> tuple[Tape, list[Value]]:
         """Store a batched tape of the per-sample graph ``root`` under ``key`` (None: the targets are inputs)."""
         outputs = pred if isinstance(pred, list) else [pred]
         inputs = self.features + (self.targets if key is None else [])
@@ -295,15 +340,17 @@ class _Batched:
         self.tapes[key] = (Tape(root, inputs=inputs, keep=outputs), outputs)
         return self.tapes[key]
 
-    def __call__(self, b: int, indices: list[int]):
+    def __call__(self, b: int, indices: list[int]) -> Step:
         np = self.np
         rows = np.asarray(indices)
+        groups: list[tuple[_TargetKey | None, NDArray[Any]]]
         if self.T is not None:
             groups = [(None, rows)]
         else:
             keys = [_target_key(self.y[i]) for i in indices]
             groups = [(key, rows[[k for k, kk in enumerate(keys) if kk == key]]) for key in dict.fromkeys(keys)]
         n = len(indices)
+        replays: list[tuple[Tape, float]]
         total, hits, replays = 0.0, 0, []
         for key, members in groups:
             replay, outputs = self.tapes.get(key) or self._tape(key, self.y[members[0]])
@@ -316,7 +363,8 @@ class _Batched:
                 if getattr(e, "row", None) is None:
                     raise
                 # The tape counts the rows it was given; say which sample of X it is.
-                raise type(e)(f"fit: sample {int(members[e.row])}: {e.reason}") from None
+                # (the batched tape's errors name the row, and the reason apart)
+                raise type(e)(f"fit: sample {int(members[e.row])}: {e.reason}") from None  # type: ignore[union-attr]
             total += float(values.sum())
             replays.append((replay, len(members) / n))
             if self.correct_rows is not None:
@@ -330,11 +378,11 @@ class _Batched:
         return total / n, backward, hits
 
 
-def _target_key(t):
+def _target_key(t: Any) -> _TargetKey:
     return tuple(float(v) for v in t) if _is_sequence(t) else float(t)
 
 
-def _check_args(X, y, epochs, batch_size) -> None:
+def _check_args(X: Rows[Any], y: Rows[Any], epochs: object, batch_size: object) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if batch_size is not None and (
@@ -347,7 +395,7 @@ def _check_args(X, y, epochs, batch_size) -> None:
         raise ValueError("X is empty")
 
 
-def _check_data(X, y) -> None:
+def _check_data(X: Rows[Any], y: Rows[Any]) -> None:
     # One pass before training: bad data would otherwise surface as a
     # TypeError deep in the engine, or as nan taken for divergence.
     width = None
@@ -372,7 +420,7 @@ def _check_data(X, y) -> None:
             _check_number(target, f"y[{i}] (sample {i})")
 
 
-def _check_number(x, where: str) -> None:
+def _check_number(x: object, where: str) -> None:
     """``TypeError`` if ``x`` is not a number (or a ``Value``), ``ValueError`` if not finite."""
     number = x.data if isinstance(x, Value) else x
     if not is_number(number):
@@ -393,7 +441,7 @@ def _batches(n: int, size: int, rng: random.Random) -> list[list[int]]:
     return [order[i : i + size] for i in range(0, n, size)]
 
 
-def _progress_bar(epochs: int):
+def _progress_bar(epochs: int) -> _ProgressBar:
     try:
         from tqdm import tqdm
     except ImportError:

@@ -1,9 +1,11 @@
 """User code, as a learner writes it, that ``mypy --strict`` must accept (tests/test_typing.py).
 
 It calls every method of ``Value`` (those attached from the table included),
-every operator with numbers on either side, the comparisons, ``grad``,
-``no_grad``, ``gradcheck``, ``draw_graph``, the tape, the backward steps, and
-``nn``'s modules, losses, optimizers and ``fit``. ``assert_type`` pins the
+every operator with numbers on either side, the comparisons, ``grad`` (floats,
+or Values with ``create_graph=True``), ``is_number`` (which narrows),
+``no_grad``, ``gradcheck``, ``draw_graph``, the tape, the backward steps,
+``audit``, and ``nn``'s modules (a learner's own too), losses, optimizers and
+``fit`` (on lists or tuples). ``assert_type`` pins the
 types that matter, so a method that came out as ``Any`` (or ``x + 1`` as
 ``int``) fails the check; the test also runs the file, so it is true code.
 """
@@ -12,10 +14,23 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import nn
-from autograd import Step, Tape, Value, backward_steps, draw_graph, grad, gradcheck, is_number, no_grad
+from autograd import (
+    Audit,
+    Step,
+    Tape,
+    Value,
+    audit,
+    backward_steps,
+    draw_graph,
+    grad,
+    gradcheck,
+    is_number,
+    no_grad,
+)
 from nn import MLP, SGD, Adam, Layer, Neuron, fit
 
 if sys.version_info >= (3, 11):
@@ -82,15 +97,22 @@ assert_type(f.data, float)
 assert_type(x.grad, float)
 assert_type(f.op, str)
 label: str = f.label
-operands: tuple[Value, ...] = f.parents
+assert_type(f.parents, tuple[Value, ...])
 assert is_number(x.grad) and x.grad != 0.0
+given: object = 2.5
+if is_number(given):  # narrows: a number
+    assert given + 1 == 3.5
 
 # -- grad, no_grad, gradcheck -----------------------------------------------------------------
-(dx,) = grad(x**3, [x])
-dx_value: float = dx
+assert_type(grad(x**3, [x]), list[float])
+assert_type(grad(x**3, [x], create_graph=False), list[float])
 (d1,) = grad(x**3, [x], create_graph=True)
+assert_type(d1, Value)  # a graph of its own: differentiate it again
 (d2,) = grad(d1, [x])
+assert_type(d2, float)
 assert abs(d2 - 6 * x.data) < 1e-12
+second_order = True
+assert_type(grad(x**3, [x], create_graph=second_order), list[float] | list[Value])
 with no_grad():
     constant = x * 2
 assert constant.op == ""
@@ -103,8 +125,11 @@ steps: list[Step] = backward_steps(f)
 first: Value = steps[0].node
 tape = Tape(f)
 x.data = 0.25
-value: float = tape.forward()
+assert_type(tape.forward(), float)
 tape.backward()
+report = audit(f)
+assert_type(report, Audit)
+assert_type(report.ok, bool)
 
 # -- nn: modules, losses, optimizers, fit -----------------------------------------------------
 neuron = Neuron(3, activation="tanh")
@@ -129,7 +154,7 @@ state: dict[str, float] = model.state_dict()
 model.load_state_dict(state)
 with tempfile.TemporaryDirectory() as directory:
     model.save(Path(directory) / "model.json")
-    model.load(Path(directory) / "model.json")
+    assert_type(model.load(Path(directory) / "model.json"), MLP)  # the model itself, as its own type
 
 assert_type(nn.hinge_loss([model(sample) for sample in xs], [1, -1, -1, 1]), Value)
 assert_type(nn.softmax([x, y, 1.0]), list[Value])
@@ -138,3 +163,20 @@ assert_type(nn.binary_cross_entropy(x.sigmoid(), 1.0), Value)
 history = fit(model, xs, ys, nn.mse_loss, Adam(model.parameters(), lr=0.01), epochs=2, progress=False)
 losses: list[float] = history["loss"]
 assert len(losses) == 2
+
+
+class Affine(nn.Module):
+    """A learner's own model: any module called on one sample."""
+
+    def __init__(self) -> None:
+        self.w, self.b = Value(1.0), Value(0.0)
+
+    def __call__(self, sample: Sequence[float]) -> Value:
+        return self.w * sample[0] + self.b
+
+
+line = Affine()
+points = ((1.0,), (2.0,))  # tuples do, as lists and NumPy arrays
+history = fit(line, points, (2.0, 4.0), nn.mse_loss, SGD(line.parameters(), lr=0.1), epochs=3, progress=False)
+assert_type(history, dict[str, list[float]])
+assert history["loss"][-1] < history["loss"][0]
