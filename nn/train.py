@@ -320,7 +320,8 @@ class _Batched:
         else:
             distinct = dict.fromkeys(_target_key(t) for t in self.y)
             if len(distinct) > 100:
-                raise ValueError(f"fit(tape='batched'): {loss.__name__} takes no Value target and the "
+                name = getattr(loss, "__name__", None) or type(loss).__name__  # (a partial has none)
+                raise ValueError(f"fit(tape='batched'): {name} takes no Value target and the "
                                  f"targets have {len(distinct)} distinct values; a tape is built per "
                                  "distinct target, at most 100") from None
             self.T = None

@@ -785,3 +785,18 @@ def test_fit_stops_with_a_clear_error_when_training_diverges():
                epochs=200, batch_size=8, progress=False)
     # Stopped before the update that would have spoilt them: every parameter is finite.
     assert all(math.isfinite(p.data) for p in model.parameters())
+
+
+def test_batched_fit_names_a_loss_without_a_name_when_it_refuses_its_targets():
+    """A loss with no __name__ (a functools.partial) and over 100 distinct targets: fit's own
+    ValueError, not an AttributeError."""
+    import functools
+
+    import nn
+
+    model = nn.MLP(1, [3], seed=0)
+    X = [[float(i)] for i in range(120)]
+    y = [float(i) for i in range(120)]  # 120 distinct targets: a tape per target would be too many
+    with pytest.raises(ValueError, match="partial takes no Value target"):
+        nn.fit(model, X, y, functools.partial(nn.hinge_loss), nn.SGD(model.parameters(), lr=0.1),
+               epochs=1, progress=False, tape="batched")

@@ -94,3 +94,10 @@ def test_the_user_code_runs():
     result = subprocess.run([sys.executable, str(USER_CODE)], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_packages_themselves_pass_mypy_strict():
+    """``make lint``'s check of autograd and nn, in the suite so that CI holds it too."""
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", os.devnull, "autograd", "nn"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
