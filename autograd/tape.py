@@ -674,116 +674,140 @@ class _Segment:
         return lines
 
     def backward(self, phases: list[list[int]] | None = None) -> list[list[str]]:
-        """The rules, in ``Value.backward``'s order: ``+`` hands its gradient on without copying it,
-        and the rules guarded by the same gradient share one ``if``.
+        """The rules, in ``Value.backward``'s order (see :class:`_BackwardLines`).
 
         ``phases``: the operations' ids in the order to process them, cut
         where other code runs in between (a node comes after all its users);
         by default all of them, from the last. Returns the lines of each phase.
+        Afterwards ``self.grad`` names the variable holding each outside
+        node's gradient (a block's root, say).
         """
         by_id = {op[0]: op for op in self.ops}
         if phases is None:
             phases = [[op[0] for op in reversed(self.ops)]]
-        users: dict[int, int] = {}
-        for _, _, frow, reads, args in self.ops:
+        out = _BackwardLines(self)
+        cuts = []
+        for phase in phases:
+            for i in phase:
+                out.step(*by_id[i])
+            cuts.append(len(out.lines))
+            out.guard = None  # other code runs here: no if-block spans it
+        self.grad = out.grad
+        return [out.lines[a:b] for a, b in zip([0, *cuts], cuts)]
+
+
+class _BackwardLines:
+    """The backward lines of a segment, operation by operation, as ``Value.backward`` applies them.
+
+    ``+`` hands its gradient on without copying it, and the rules guarded by
+    the same gradient (the zero rule: a zero gradient passes nothing on) share
+    one ``if``. Gradients of the segment's nodes live in reused registers.
+    """
+
+    def __init__(self, segment: _Segment) -> None:
+        self.segment = segment
+        self.users: dict[int, int] = {}
+        for _, _, frow, reads, args in segment.ops:
             for p in args + reads[1:] if frow is QUOTIENT else args:  # (a quotient may write y too)
-                users[p] = users.get(p, 0) + 1
-        self.grad = grad = dict(self.grads)
-        grad.update(self.seeds)
-        holders: dict[str, int] = {name: 1 for name in self.seeds.values()}
-        regs = _Registers(f"{self.prefix}u")
-        lines: list[str] = []
-        cuts: list[int] = []
-        guard: str | None = None  # the gradient that guards the if-block the lines end with, if any
+                self.users[p] = self.users.get(p, 0) + 1
+        self.grad = dict(segment.grads)
+        self.grad.update(segment.seeds)
+        self.holders: dict[str, int] = {name: 1 for name in segment.seeds.values()}
+        self.regs = _Registers(f"{segment.prefix}u")
+        self.lines: list[str] = []
+        self.guard: str | None = None  # the gradient that guards the if-block the lines end with, if any
 
-        def emit(line: str) -> None:
-            nonlocal guard
-            lines.append(line)
-            guard = None
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+        self.guard = None
 
-        def fresh(p: int) -> str:
-            grad[p] = r = regs.take()
-            holders[r] = 1
-            return r
+    def fresh(self, p: int) -> str:
+        """A new register for ``p``'s gradient."""
+        self.grad[p] = r = self.regs.take()
+        self.holders[r] = 1
+        return r
 
-        i: int | None
-        row: Primitive
-        # (None,) * 5: a phase's end, told by i alone
-        for i, row, frow, reads, args in (by_id[i] if i is not None else (None,) * 5  # type: ignore[assignment]
-                                          for phase in phases for i in [*phase, None]):
-            if i is None:  # the end of a phase: other code runs here, no if-block spans it
-                cuts.append(len(lines))
-                guard = None
+    def guarded(self, g: str, body: list[str]) -> None:
+        """``body`` under ``if g:``, joining the if-block the lines end with when it is ``g``'s."""
+        if body:
+            if self.guard != g:
+                self.emit(f"if {g}:")
+                self.guard = g
+            self.lines.extend(f"    {line}" for line in body)
+
+    def step(self, i: int, row: Primitive, frow: Primitive, reads: tuple[int, ...], args: tuple[int, ...]) -> None:
+        g = self.grad.pop(i, None)
+        if g is None:  # nothing arrives here: no contribution to hand on
+            return
+        rule = _template(row)
+        if frow is QUOTIENT:
+            self.quotient(i, g, args, reads[1])
+        elif row.op == "+" and rule == ("{g}", "{g}"):
+            self.sum(g, args)
+        else:
+            self.rule(i, row, rule, g, args)
+        self.holders[g] = self.holders.get(g, 1) - 1
+        if self.holders[g] == 0:
+            self.regs.give(g)
+
+    def quotient(self, i: int, g: str, args: tuple[int, ...], y: int) -> None:
+        """lower.divided: the gates' own, but where g * x overflows while g and x are finite,
+        y gets -(g * (q / y)) directly and the 1/x gate nothing."""
+        grad, value = self.grad, self.segment.value
+        x, r = args
+        for p in dict.fromkeys((x, r, y)):
+            if p not in grad:
+                self.emit(f"{self.fresh(p)} = 0.0")
+        vx, t = value(x), f"{self.segment.prefix}q"
+        self.guarded(g, [f"{grad[x]} += ({g} * {value(r)})", f"{t} = {g} * {vx}",
+                         f"if {t} - {t} == 0.0 or {g} - {g} != 0.0 or {vx} - {vx} != 0.0:",
+                         f"    {grad[r]} += {t}", "else:",
+                         f"    {grad[y]} += -({g} * ({value(i)} / {value(y)}))"])
+
+    def sum(self, g: str, args: tuple[int, ...]) -> None:
+        """``+`` passes g on as it is (a zero too: see autograd.lower). A parent that only this node
+        uses has g itself as its gradient: it shares the variable. Otherwise the first parent may
+        take g's register over, if no one shares it (an interior gradient is never -0.0, so 0.0 + g
+        is g); the others get a copy."""
+        grad, holders, users, outside = self.grad, self.holders, self.users, self.segment.grads
+        for p in args:
+            if p not in grad and users[p] == 1 and p not in outside:
+                grad[p] = g
+                holders[g] = holders.get(g, 0) + 1
+        for p in dict.fromkeys(args):
+            if grad.get(p) == g and users[p] == 1 and p not in outside:
                 continue
-            g = grad.pop(i, None)
-            if g is None:  # nothing arrives here: no contribution to hand on
-                continue
-            rule = _template(row)
-            if frow is QUOTIENT:
-                # lower.divided: the gates' own, but where g * x overflows while g and x are
-                # finite, y gets -(g * (q / y)) directly and the 1/x gate nothing.
-                (x, r), y = args, reads[1]
-                for p in dict.fromkeys((x, r, y)):
-                    if p not in grad:
-                        emit(f"{fresh(p)} = 0.0")
-                vx, vr, vq, vy, t = self.value(x), self.value(r), self.value(i), self.value(y), f"{self.prefix}q"
-                if guard != g:
-                    emit(f"if {g}:")
-                    guard = g
-                lines.extend([f"    {grad[x]} += ({g} * {vr})", f"    {t} = {g} * {vx}",
-                              f"    if {t} - {t} == 0.0 or {g} - {g} != 0.0 or {vx} - {vx} != 0.0:",
-                              f"        {grad[r]} += {t}", "    else:",
-                              f"        {grad[y]} += -({g} * ({vq} / {vy}))"])
-            elif row.op == "+" and rule == ("{g}", "{g}"):
-                # "+" passes g on as it is (a zero too: see autograd.lower). A parent that only
-                # this node uses has g itself as its gradient: it shares the variable. Otherwise
-                # the first parent may take g's register over, if no one shares it (an interior
-                # gradient is never -0.0, so 0.0 + g is g); the others get a copy.
-                for p in args:
-                    if p not in grad and users[p] == 1 and p not in self.grads:
-                        grad[p] = g
-                        holders[g] = holders.get(g, 0) + 1
-                for p in dict.fromkeys(args):
-                    if grad.get(p) == g and users[p] == 1 and p not in self.grads:
-                        continue
-                    if p in grad:
-                        emit(f"{grad[p]} += {g}")
-                    elif holders.get(g) == 1 and g.startswith(regs.prefix):
-                        grad[p] = g
-                        holders[g] += 1
-                    else:
-                        emit(f"{fresh(p)} = {g}")
-                    if args.count(p) == 2:  # x + x
-                        emit(f"{grad[p]} += {g}")
+            if p in grad:
+                self.emit(f"{grad[p]} += {g}")
+            elif holders.get(g) == 1 and g.startswith(self.regs.prefix):
+                grad[p] = g
+                holders[g] += 1
             else:
-                body: list[str] = []
-                if rule is not None:
-                    contributions = [t.format(*[self.value(q) for q in args], g=g, out=self.value(i))
-                                     for t in rule]
-                else:
-                    contributions = [f"{self.prefix}d{k}" for k in range(len(args))]
-                    operands = ", ".join(self.value(j) for j in [i, *args])
-                    body.append(f"({', '.join(contributions)},) = L{self.number[row.op]}(lib, {g}, {operands})")
-                for p, c in zip(args, contributions):
-                    if p in grad:
-                        body.append(f"{grad[p]} += {c}")
-                    elif users[p] == 1 and rule is not None:
-                        # Its whole gradient, in one line: Value.backward's 0.0, plus c
-                        # unless g is zero (0.0 + c is not c when c is -0.0).
-                        emit(f"{fresh(p)} = 0.0 + {c} if {g} else 0.0")
-                    else:
-                        emit(f"{fresh(p)} = 0.0")
-                        body.append(f"{grad[p]} += {c}")
-                # The zero rule: a zero gradient passes nothing on (0 * inf is 0 here).
-                if body:
-                    if guard != g:
-                        emit(f"if {g}:")
-                        guard = g
-                    lines.extend(f"    {line}" for line in body)
-            holders[g] = holders.get(g, 1) - 1
-            if holders[g] == 0:
-                regs.give(g)
-        return [lines[a:b] for a, b in zip([0, *cuts], cuts)]
+                self.emit(f"{self.fresh(p)} = {g}")
+            if args.count(p) == 2:  # x + x
+                self.emit(f"{grad[p]} += {g}")
+
+    def rule(self, i: int, row: Primitive, rule: tuple[str, ...] | None, g: str, args: tuple[int, ...]) -> None:
+        """A row's rule: its traced templates pasted, or its function called; under the zero rule."""
+        grad, value = self.grad, self.segment.value
+        body: list[str] = []
+        if rule is not None:
+            contributions = [t.format(*[value(q) for q in args], g=g, out=value(i)) for t in rule]
+        else:
+            contributions = [f"{self.segment.prefix}d{k}" for k in range(len(args))]
+            operands = ", ".join(value(j) for j in [i, *args])
+            body.append(f"({', '.join(contributions)},) = L{self.segment.number[row.op]}(lib, {g}, {operands})")
+        for p, c in zip(args, contributions):
+            if p in grad:
+                body.append(f"{grad[p]} += {c}")
+            elif self.users[p] == 1 and rule is not None:
+                # Its whole gradient, in one line: Value.backward's 0.0, plus c
+                # unless g is zero (0.0 + c is not c when c is -0.0).
+                self.emit(f"{self.fresh(p)} = 0.0 + {c} if {g} else 0.0")
+            else:
+                self.emit(f"{self.fresh(p)} = 0.0")
+                body.append(f"{grad[p]} += {c}")
+        self.guarded(g, body)
 
 
 # -- the compiled replay ----------------------------------------------------------------------
@@ -836,7 +860,7 @@ class _Compiled(_Unready):
         self.kept = set(program.keep)
         nodes, rows, frows, args, reads = (program.nodes, program.rows, program.forward_rows,
                                            program.args, program.reads)
-        root = len(nodes) - 1
+        self.root = root = len(nodes) - 1
         self.groups = groups = schedule.groups
         for group in groups:
             group.blocks.sort(key=lambda b: b.root)  # forward order
@@ -849,93 +873,101 @@ class _Compiled(_Unready):
             leaves.update(p for p in group.shared if p is not None)
         if rows[root] is None:
             leaves.add(root)
-        named = sorted(leaves)
+        self.named = named = sorted(leaves)
         own = [[b.externals[s] for b in group.blocks for s in group.own] for group in groups]
         self.leaves = tuple(nodes[i] for i in named + [p for ps in own for p in ps])
         self.operations = sum(1 for row in rows if row is not None)
-        shown = list(dict.fromkeys(i for i in [root, *(program.position[x] for x in program.keep)]
-                                   if rows[i] is not None))
+        self.shown = shown = list(dict.fromkeys(i for i in [root, *(program.position[x] for x in program.keep)]
+                                                if rows[i] is not None))
         self.shown_nodes = tuple(nodes[i] for i in shown)
-        outputs = {b.root: f"o{b.root}" for group in groups for b in group.blocks}
-
+        self.outputs = {b.root: f"o{b.root}" for group in groups for b in group.blocks}
         values = {i: f"v{i}" for i in named}
-        values.update(outputs)
+        values.update(self.outputs)
         # (rows[i] is None only for a leaf, and these are operations)
-        line = _Segment([(i, rows[i], frows[i], reads[i], args[i]) for i in straight],  # type: ignore[misc]
-                        values,
-                        {i: f"g{i}" for i in named}, {root, *shown} & set(straight), {root: "gradient"}, "")
-        bodies = [self._body(k, group) for k, group in enumerate(groups)]
+        self.line = _Segment([(i, rows[i], frows[i], reads[i], args[i]) for i in straight],  # type: ignore[misc]
+                             values, {i: f"g{i}" for i in named}, {root, *shown} & set(straight),
+                             {root: "gradient"}, "")
+        self.bodies = [self._body(k, group) for k, group in enumerate(groups)]
+        self.source = "\n".join(self._forward_source() + [""] + self._backward_source(schedule) + [""])
+        self._load(self.source)
+        self.L = [leaf.data for leaf in self.leaves]
+        self.S = self._saved_now()
 
-        # forward(L): the loops, then the straight line; returns the root, what backward needs, the shown.
+    def _forward_source(self) -> list[str]:
+        """``forward(L)``: the loops, then the straight line; it returns the root's value, what
+        backward needs (``S``) and the shown nodes' values."""
+        line, named = self.line, self.named
         src = ["def forward(L):"] + _unpack([f"v{i}" for i in named], "L")
         start = len(named)
-        for k, (group, body) in enumerate(zip(groups, bodies)):
-            width = len(group.own)
-            out = body.name[len(group.blocks[0].members) - 1]
+        for k, (group, body) in enumerate(zip(self.groups, self.bodies)):
+            width, copies = len(group.own), len(group.blocks)
             src.append(f"    O{k} = []")
             src.append(f"    S{k} = []")
             if width:
                 own_names = ", ".join(f"x{k}_{s}" for s in group.own)
-                src.append(f"    for ({own_names},) in zip(*[iter(L[{start}:{start + width * len(group.blocks)}])]"
-                           f" * {width}):")
+                src.append(f"    for ({own_names},) in zip(*[iter(L[{start}:{start + width * copies}])] * {width}):")
             else:
-                src.append(f"    for _ in range({len(group.blocks)}):")
+                src.append(f"    for _ in range({copies}):")
             src += _indented(body.forward(), "        ")
-            src.append(f"        O{k}.append({out})")
+            src.append(f"        O{k}.append({body.name[len(group.blocks[0].members) - 1]})")
             src.append(f"        S{k}.append(({''.join(body.name[j] + ', ' for j in body.needed)}))")
-            src += _unpack([outputs[b.root] for b in group.blocks], f"O{k}")
-            start += width * len(group.blocks)
+            src += _unpack([self.outputs[b.root] for b in group.blocks], f"O{k}")
+            start += width * copies
         src += _indented(line.forward(), "    ")
-        saved = "".join(f"{line.name[j]}, " for j in line.needed)
-        loops = "".join(f"S{k}, O{k}, " for k in range(len(groups)))
-        shown_values = "".join(f"{line.value(i)}, " for i in shown)
-        src.append(f"    return {line.value(root) if rows[root] is not None else f'v{root}'}, "
-                   f"(({saved}), {loops}), ({shown_values})")
+        shown = "".join(f"{line.value(i)}, " for i in self.shown)
+        root = line.value(self.root) if self.program.rows[self.root] is not None else f"v{self.root}"
+        src.append(f"    return {root}, {self._saved_names()}, ({shown})")
+        return src
 
-        # backward(gradient, L, S, G): the straight line before the loops, the loops (copies in
-        # backward()'s order), the straight line after them; returns the leaves' new gradients G.
-        src += ["", "def backward(gradient, L, S, G):"]
+    def _saved_names(self) -> str:
+        """What forward hands backward, as the tuple's source: the straight line's values, each loop's."""
+        line = self.line
+        saved = "".join(f"{line.name[j]}, " for j in line.needed)
+        loops = "".join(f"S{k}, O{k}, " for k in range(len(self.groups)))
+        return f"(({saved}), {loops})"
+
+    def _backward_source(self, schedule: _Schedule) -> list[str]:
+        """``backward(gradient, L, S, G)``: the straight line before the loops, the loops (copies in
+        backward()'s order), the straight line after them; it returns the leaves' new gradients G."""
+        line, named, groups = self.line, self.named, self.groups
+        src = ["def backward(gradient, L, S, G):"]
         src += _unpack([f"v{i}" for i in named], "L") + _unpack([f"g{i}" for i in named], "G")
-        src.append(f"    (({saved}), {loops}) = S")
+        src.append(f"    {self._saved_names()} = S")
         if groups:
-            src += _unpack([outputs[b.root] for group in groups for b in group.blocks],
+            src += _unpack([self.outputs[b.root] for group in groups for b in group.blocks],
                            "(" + " + ".join(f"O{k}" for k in range(len(groups))) + ")")
         before, after = line.backward([sorted(schedule.before, reverse=True), sorted(schedule.after, reverse=True)])
         src += _indented(before, "    ")
         start = len(named)
-        for k, (group, body) in enumerate(zip(groups, bodies)):
-            width = len(group.own)
-            incoming = ", ".join(line.grad.get(b.root, "0.0") for b in group.blocks)
-            src.append(f"    GO{k} = [{incoming}]")
-            src.append(f"    for c in range({len(group.blocks) - 1}, -1, -1):")
+        for k, (group, body) in enumerate(zip(groups, self.bodies)):
+            width, copies = len(group.own), len(group.blocks)
+            src.append(f"    GO{k} = [{', '.join(line.grad.get(b.root, '0.0') for b in group.blocks)}]")
+            src.append(f"    for c in range({copies - 1}, -1, -1):")
             src.append(f"        ({''.join(body.name[j] + ', ' for j in body.needed)}) = S{k}[c]")
             src.append(f"        go{k} = GO{k}[c]")
             if width:
-                xs = ", ".join(f"x{k}_{s}" for s in group.own)
                 gxs = ", ".join(f"gx{k}_{s}" for s in group.own)
                 src.append(f"        j = {start} + c * {width}")
-                src.append(f"        ({xs},) = L[j:j + {width}]")
+                src.append(f"        ({', '.join(f'x{k}_{s}' for s in group.own)},) = L[j:j + {width}]")
                 src.append(f"        ({gxs},) = G[j:j + {width}]")
             src += _indented(body.backward()[0], "        ")
             if width:
                 src.append(f"        G[j:j + {width}] = ({gxs},)")
-            start += width * len(group.blocks)
+            start += width * copies
         src += _indented(after, "    ")
-        if rows[root] is None:
-            src.append(f"    g{root} += gradient")
-        src += _pack([f"g{i}" for i in named], "G")
-        src += ["    return G", ""]
-        source = "\n".join(src)
+        if self.program.rows[self.root] is None:
+            src.append(f"    g{self.root} += gradient")
+        return src + _pack([f"g{i}" for i in named], "G") + ["    return G"]
 
+    def _load(self, source: str) -> None:
+        """Compile ``source`` (or take the live compile of the same source) and keep its two functions."""
         namespace: dict[str, Any] = {"__builtins__": {"zip": zip, "iter": iter, "range": range}, "lib": FLOATS}
         for k, row in enumerate(PRIMITIVES.values()):
             namespace[f"F{k}"] = row.forward
             namespace[f"L{k}"] = row.vjp
-        namespace["F_"] = QUOTIENT.forward
         # The code is generated from the graph's structure and our table only (see the module
         # docstring), never from user text; it runs in a namespace that holds nothing but the
         # table's functions and zip, iter and range.
-        self.source = source
         self.code = _code(source)
         exec(self.code.code, namespace)
         # Popped, not read: a namespace holding its own functions would be a reference cycle,
@@ -944,8 +976,6 @@ class _Compiled(_Unready):
         self._backward: Callable[[float, list[float], tuple[object, ...], list[float]], list[float]]
         self._forward = namespace.pop("forward")
         self._backward = namespace.pop("backward")
-        self.L = [leaf.data for leaf in self.leaves]
-        self.S = self._saved_now(program, groups, line, bodies)
 
     def _body(self, k: int, group: _Group) -> _Segment:
         """The code of one copy of ``group``'s block, in local ids (the same for every copy)."""
@@ -967,13 +997,12 @@ class _Compiled(_Unready):
         out = len(block.members) - 1
         return _Segment(ops, values, grads, {out}, {out: f"go{k}"}, f"b{k}_")
 
-    def _saved_now(self, program: Program, groups: list[_Group], line: _Segment,
-                   bodies: list[_Segment]) -> tuple[object, ...]:
+    def _saved_now(self) -> tuple[object, ...]:
         """What ``forward`` would hand ``backward``, from the values the graph holds now."""
-        nodes = program.nodes
-        saved = tuple(nodes[j].data for j in line.needed)
+        nodes = self.program.nodes
+        saved = tuple(nodes[j].data for j in self.line.needed)
         loops: list[list[tuple[float, ...]] | list[float]] = []
-        for group, body in zip(groups, bodies):
+        for group, body in zip(self.groups, self.bodies):
             loops.append([tuple(nodes[b.members[j]].data for j in body.needed) for b in group.blocks])
             loops.append([nodes[b.root].data for b in group.blocks])
         return (saved, *loops)
