@@ -283,6 +283,8 @@ class _Operation:
         g = self.out.read(GV, GU)
         args = [s.read(V, U) for s in self.operands]
         received = self.rule(lib, g, self.out.read(V, U), *args)
+        if self.forward_row is QUOTIENT and self.needs_grad[1]:
+            received = received[0], self._divided(np, g, args[0], received[1], V, U, GV, GU)
         for slots, c, needed in zip(self.operands, received, self.needs_grad):
             if not needed or (type(c) is float and c == 0.0):
                 continue
@@ -290,6 +292,19 @@ class _Operation:
             if not self.passes_zero and not np.isfinite(c).all():
                 c = np.where(g == 0.0, 0.0, c)  # a zero gradient passes nothing on: no 0 × inf
             slots.add(np, GV, GU, c)
+
+    def _divided(self, np, g, x, to_r, V, U, GV, GU):
+        """:func:`autograd.lower.divided`, element by element: where the 1/x gate's share ``g·x``
+        overflows while ``g`` and ``x`` are finite, ``y`` gets ``-(g·(q/y))`` and the gate 0."""
+        if np.isfinite(to_r).all():
+            return to_r
+        overflows = ~np.isfinite(to_r) & np.isfinite(g) & np.isfinite(x)
+        if not overflows.any():
+            return to_r
+        y = self.reads[1].read(V, U)
+        to_y = np.where(overflows, -(g * (self.out.read(V, U) / y)), 0.0)
+        self.reads[1].add(np, GV, GU, np.broadcast_to(to_y, np.broadcast_shapes(to_y.shape, g.shape)))
+        return np.where(overflows, 0.0, to_r)
 
 
 def _bias_sums(np, biases):

@@ -313,6 +313,35 @@ def test_a_quotient_is_valued_as_the_engine_values_it():
     assert tape.forward([[49.0]]).tolist() == [1.0]  # 49 * (1/49) would be 0.9999999999999999
 
 
+@pytest.mark.parametrize("sample", ["a", "b", "c", "ac"])
+def test_a_quotient_whose_gate_share_overflows_hands_y_its_gradient_directly(sample):
+    # Issue 21 item 8: f = (a / b) * c at 1e200, 1e60, 1e120. The 1/x gate's share g·a
+    # overflows; b gets PyTorch's -(g·((a/b)/b)), -1e200 (lower.divided), row by row.
+    leaves = {"a": Value(1e200), "b": Value(1e60), "c": Value(1e120)}
+    inputs = [leaves[name] for name in sample]
+    params = [v for name, v in leaves.items() if name not in sample]
+
+    def build(*given):
+        v = dict(leaves, **dict(zip(sample, given)))
+        return (v["a"] / v["b"]) * v["c"]
+
+    first = [x.data for x in inputs]
+    rows = [first, [2.0 * x for x in first], [x * 1e-150 for x in first]]  # the last one does not overflow
+    tape = Tape(build(*inputs), inputs=inputs)
+    tape.forward(rows)
+    for p in params:
+        p.grad = 0.0
+    tape.backward()
+    got = [p.grad for p in params]
+    assert all(math.isfinite(g) for g in got)
+    assert all(same(a, b) for a, b in zip(got, _mean_grads(build, params, rows))), got
+    if sample == "a":
+        tape.forward([first])
+        leaves["b"].grad = 0.0
+        tape.backward()
+        assert same(leaves["b"].grad, -1e200)
+
+
 def test_the_error_names_the_first_row_that_fails():
     w = Value(1.0)
     x = Value(1.0)
