@@ -33,22 +33,35 @@ so the count of calls is what matters), planned from the lowering's program
     (the same linear map at every position of a sequence) one batched
     product: ``W @ X`` forward, ``W.T @ G`` and ``G @ X.T`` backward;
   - a **sum of products of two computed vectors** ``Σ a_j * b_j`` (a dot
-    product: attention's ``q · k``, ``Σ_t w_t * v_t``): products and sums,
-    of every such node at the level, one ``np.add.reduceat`` each way;
+    product: attention's ``q · k``, ``Σ_t w_t * v_t``). The dot products
+    of a level that are the cells of matrix products ``A @ B`` (rows of
+    ``A``: the vectors they share as first operands, columns of ``B``: as
+    second, where a shorter vector may be a prefix of a longer one, as
+    ``v``'s column up to position ``p``) are one ``np.einsum`` each way
+    per shape, with the samples as a batch dimension: ``q · k`` for every
+    pair of positions of a head, ``Σ_t w_t v_t`` for every position and
+    coordinate. The others: products and sums, one ``np.add.reduceat``
+    each way;
   - a **sum over one vector** ``Σ t_j`` (a softmax's sum of exps): one
     ``np.add.reduceat``;
 
 * a chain of ``max`` over computed nodes (``m = m.max(x)``, a softmax's
   shift) is one node too: one ``np.maximum.reduce``, and backward the
-  chain's own rule (ties split at each gate) by a cumulative product.
+  chain's own rule (ties split at each gate) by a cumulative product, or
+  where every chain has one largest term in every sample, one scatter to it.
 
 The fused sums add in another order than the chain of ``+`` does: the same
-numbers to rounding, not bit for bit.
+numbers to rounding, not bit for bit. A matrix product computes cells no
+node asked for and pads shorter vectors with 0; where that meets something
+not finite (0 × inf), it hands the level's dot products to the reduction,
+which adds each node's own terms only.
 
 The engine's semantics, row by row: ``max`` ties split, ``relu'(0) = 0``,
 nan propagates, a zero gradient passes nothing on (so 0 × inf gives no nan:
 contributions that are not finite are masked where the upstream gradient is
-0), ``x * (1/y)`` is valued as the quotient ``x / y``. Where a row hits an
+0), ``x * (1/y)`` is valued as the quotient ``x / y`` and, where its ``1/x``
+gate's share overflows, hands ``y`` its gradient directly
+(:func:`autograd.lower.divided`, element by element). Where a row hits an
 undefined point (``log`` of a negative number, ...), the vectorised form
 gives something not finite; the tape then asks the row's own float
 ``forward`` about those elements and notes the errors, and the forward runs
@@ -174,10 +187,11 @@ class _Slots:
     broadcasts); a run of consecutive rows is read as a slice (a view, no
     copy). ``add`` accumulates contributions: summed over the samples for a
     uniform node; where a node appears more than once, its contributions are
-    summed first (sorted by slot, one ``np.add.reduceat``).
+    summed first (gathered into a row each, padded with 0, one sum; or
+    sorted by slot, one ``np.add.reduceat``: see :func:`_padded`).
     """
 
-    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts")
+    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts", "padded")
 
     def __init__(self, np, slots: list[int], varying: bool) -> None:
         self.varying = varying
@@ -188,7 +202,10 @@ class _Slots:
         self.unique = len(set(slots)) == len(slots)
         if not self.unique:
             self.order = np.argsort(self.index, kind="stable")
-            self.first, self.starts = np.unique(self.index[self.order], return_index=True)
+            self.first, self.starts, counts = np.unique(self.index[self.order], return_index=True,
+                                                        return_counts=True)
+            padded = _padded(np, counts)  # positions in the sorted order; -1: the row of 0 after the last
+            self.padded = None if padded is None else np.where(padded >= 0, self.order[padded], len(slots))
 
     def read(self, V, U):
         return V[self.key] if self.varying else U[self.key][:, None]
@@ -197,6 +214,9 @@ class _Slots:
         if self.varying:
             if self.unique:
                 GV[self.key] += c
+            elif self.padded is not None:
+                c = np.concatenate([np.broadcast_to(c, (len(self.index), GV.shape[1])), np.zeros((1, GV.shape[1]))])
+                GV[self.first] += c[self.padded].sum(axis=1)
             else:
                 c = np.broadcast_to(c, (len(self.index), GV.shape[1]))
                 GV[self.first] += np.add.reduceat(c[self.order], self.starts, axis=0)
@@ -206,6 +226,21 @@ class _Slots:
             GU[self.key] += c
         else:
             np.add.at(GU, self.index, c)
+
+
+def _padded(np, lengths):
+    """Segments of ``lengths[i]`` positions each, one after another, as the rows of a matrix of
+    their positions, padded with -1 after each one's last: or None where the padding would
+    outnumber the positions (a sum along the rows then costs more than ``np.add.reduceat``,
+    which is otherwise slow: it adds row by row)."""
+    lengths = np.asarray(lengths)
+    width = int(lengths.max())
+    if 2 * int(lengths.sum()) < len(lengths) * width:
+        return None
+    real = np.arange(width) < lengths[:, None]
+    index = np.full(real.shape, -1, dtype=np.intp)
+    index[real] = np.arange(int(lengths.sum()))
+    return index
 
 
 class _Watch:
@@ -373,42 +408,220 @@ class _WeightedSums:
 
 
 class _Reduction:
-    """Sums over the terms of each node, ``Σ t_j`` or ``Σ a_j * b_j`` (``b`` given), plus a uniform bias:
-    every term of every node side by side, one ``np.add.reduceat`` (nodes may have different lengths)."""
+    """Sums over the terms of each node, ``Σ t_j`` or ``Σ a_j * b_j`` (``b`` given), plus a uniform bias.
+
+    Forward, the terms as a ``(nodes × width × N)`` array summed along its middle axis (term
+    after term, as the chain of ``+`` adds them): a view where every node has ``width`` terms
+    and they lie in order, else gathered, each node's terms padded after its last with the row
+    of 0.0 (0 + 0 and 0 × 0 add nothing); where the padding would outnumber the terms, every
+    term side by side, one ``np.add.reduceat``. Backward, each term receives its node's
+    gradient: broadcast over a view, else gathered.
+    """
 
     def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: list[list[int]],
-                 out: _Slots, needs_grad: tuple[bool, bool]) -> None:
+                 out: _Slots, needs_grad: tuple[bool, bool], zero: int) -> None:
         self.a, self.b, self.out, self.needs_grad = a, b, out, needs_grad
-        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
-        self.owner = np.repeat(np.arange(len(lengths)), lengths)  # the node of each term
+        self.operands = [s for s in (a, b) if s is not None]
         self.biases = _bias_sums(np, biases)
+        width = max(lengths)
+        self.shape = (len(lengths), width)
+        self.owner = np.repeat(np.arange(len(lengths)), lengths)  # the node of each term
+        self.starts = self.index = None
+        self.view = min(lengths) == width and all(isinstance(s.key, slice) for s in self.operands)
+        if self.view:
+            return
+        padded = _padded(np, lengths)
+        if padded is None:
+            self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
+        else:
+            self.index = [np.where(padded >= 0, s.index[padded], zero) for s in self.operands]
 
     def forward(self, lib, V, U, watch) -> None:
         np = lib.np
-        terms = self.a.read(V, U)
-        if self.b is not None:
-            terms = terms * self.b.read(V, U)
-        out = V[self.out.key]
-        np.add.reduceat(terms, self.starts, axis=0, out=out)
+        if self.index is not None:
+            terms = [V[index] for index in self.index]
+        else:
+            terms = [s.read(V, U) for s in self.operands]
+            if self.view:
+                terms = [t.reshape(*self.shape, -1) for t in terms]
+        terms = terms[0] * terms[1] if self.b is not None else terms[0]
+        in_place = isinstance(self.out.key, slice)  # else the cells of a _Contraction's products
+        into = V[self.out.key] if in_place else None
+        out = np.add.reduceat(terms, self.starts, axis=0, out=into) if self.starts is not None else \
+            terms.sum(axis=1, out=into)
         if self.biases is not None:
             out += U[self.biases].sum(axis=1)[:, None]
+        if not in_place:
+            V[self.out.key] = out
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
         G = GV[self.out.key]
-        each = G[self.owner]  # what each term receives
+        n = G.shape[1]
+        each = G[:, None, :] if self.view else G[self.owner]  # what each term receives
         if self.b is None:
-            self.a.add(np, GV, GU, each)
+            received = [(self.a, np.broadcast_to(each, (*self.shape, n)) if self.view else each)]
         else:
-            A, B = self.a.read(V, U), self.b.read(V, U)
+            A, B = [s.read(V, U) for s in self.operands]
+            if self.view:
+                A, B = A.reshape(*self.shape, n), B.reshape(*self.shape, n)
             finite = np.isfinite(V[self.out.key]).all()  # then every product, and operand, is finite
-            for slots, other, needed in ((self.a, B, self.needs_grad[0]), (self.b, A, self.needs_grad[1])):
-                if needed:
-                    c = each * other
-                    slots.add(np, GV, GU, c if finite else np.where(each == 0.0, 0.0, c))
+            received = [(slots, each * other if finite else np.where(each == 0.0, 0.0, each * other))
+                        for slots, other, needed in ((self.a, B, self.needs_grad[0]), (self.b, A, self.needs_grad[1]))
+                        if needed]
+        for slots, c in received:
+            slots.add(np, GV, GU, c.reshape(-1, n))
+        _add_bias_gradients(np, GU, self.biases, G)
+
+
+def _add_bias_gradients(np, GU, biases, G) -> None:
+    """Add each node's gradient ``G`` (summed over the samples) into its uniform terms ``biases``."""
+    if biases is not None:
+        dB = np.repeat(G.sum(axis=1)[:, None], biases.shape[1], axis=1)
+        GU += np.bincount(biases.ravel(), dB.ravel(), minlength=len(GU))
+
+
+class _Contraction:
+    """Dot products that are the cells of matrix products ``A @ B`` (``q · k`` for every pair of
+    positions of a head, ``Σ_t w_t v_t`` for every position and coordinate): one ``np.einsum`` each
+    way over blocks of the same shape, with the samples as a batch dimension.
+
+    ``A`` (``blocks × R × K``) and ``B`` (``blocks × K × C``) are gathered from the rows of their
+    entries (the row of 0.0 where a product's terms stop); every cell of the products has its
+    slot (``out``), the nodes' and the others, which nothing reads (their gradient stays 0). Where
+    something is not finite (a 0 of the padding times an inf, or a zero gradient times one), the
+    products of matrices are not the engine's sums term by term: then ``exact``, the nodes as a
+    :class:`_Reduction`, computes them.
+    """
+
+    def __init__(self, np, a_index, b_index, zero: int, out: _Slots, biases, needs_grad: tuple[bool, bool],
+                 exact: _Reduction) -> None:
+        self.out, self.biases, self.needs_grad, self.exact = out, biases, needs_grad, exact
+        self.shape = (a_index.shape[0], a_index.shape[1], b_index.shape[2], -1)  # blocks, R, C, samples
+        self.index, self.real, self.slots = [], [], []
+        for index in (a_index, b_index):
+            real = (index >= 0).ravel()
+            self.real.append(None if real.all() else np.flatnonzero(real))
+            self.slots.append(_Slots(np, index.ravel()[real].tolist(), True))
+            self.index.append(np.where(index >= 0, index, zero))
+
+    def forward(self, lib, V, U, watch) -> None:
+        np = lib.np
+        out = V[self.out.key]
+        np.einsum("brkn,bkcn->brcn", V[self.index[0]], V[self.index[1]], out=out.reshape(self.shape))
         if self.biases is not None:
-            dB = np.repeat(G.sum(axis=1)[:, None], self.biases.shape[1], axis=1)
-            GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
+            out += U[self.biases].sum(axis=1)[:, None]
+        if not np.isfinite(out).all():
+            self.exact.forward(lib, V, U, watch)
+
+    def backward(self, lib, V, U, GV, GU) -> None:
+        np = lib.np
+        A, B, G = V[self.index[0]], V[self.index[1]], GV[self.out.key]
+        if not (np.isfinite(A).all() and np.isfinite(B).all() and np.isfinite(G).all()):
+            self.exact.backward(lib, V, U, GV, GU)  # the zero rule, term by term
+            return
+        cells = G.reshape(self.shape)
+        for k, c in enumerate((lambda: np.einsum("brcn,bkcn->brkn", cells, B),
+                               lambda: np.einsum("brkn,brcn->bkcn", A, cells))):
+            if self.needs_grad[k]:
+                c = c().reshape(-1, G.shape[1])
+                self.slots[k].add(np, GV, GU, c if self.real[k] is None else c[self.real[k]])
+        _add_bias_gradients(np, GU, self.biases, G)
+
+
+def _components(n: int, links) -> list[int]:
+    """A label for each of ``0 .. n-1``: the same for two when ``links`` (pairs) connect them."""
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = i = parent[parent[i]]
+        return i
+
+    for i, j in links:
+        parent[find(i)] = find(j)
+    return [find(i) for i in range(n)]
+
+
+def _matrix_products(dots: list[tuple[tuple, tuple]]):
+    """Which dot products ``Σ_k a_k * b_k`` are the cells of matrix products, ``(products, rest)``.
+
+    ``dots``: each one's ``(a, b)``, the slots of its terms' operands in the order it adds them.
+    A *row* is what dots share when they have an ``a_k`` at the same ``k`` (so a row may be read
+    by dots of different lengths: a prefix each), a *column* the same for ``b``; a *block* the
+    rows and columns that dots connect. A block is a matrix product ``A @ B``, with
+    ``A[r, k] = a_k`` of row ``r`` and ``B[k, c] = b_k`` of column ``c``, when each row and column
+    has one slot at each ``k``, each cell is one dot, and each dot's ``(r, c)`` cell adds
+    nothing beyond its own terms (``A`` or ``B`` is padding there); and it is worth it when it
+    has two cells or more and its cells hold at least a quarter of the products it computes.
+
+    ``products``: for each shape ``(R, K, C)``, ``(cells, A, B, order)``: the dots (indices into
+    ``dots``, ``order``) and each one's flat cell in ``blocks × R × C``, and the slot arrays
+    ``A`` and ``B`` (-1: padding). ``rest``: the other dots.
+    """
+    import numpy as np
+
+    n = len(dots)
+    maps, labels = [], []
+    for side in (0, 1):  # rows (a), then columns (b)
+        first: dict = {}
+        label = _components(n, ((d, first.setdefault((k, x), d)) for d in range(n)
+                                for k, x in enumerate(dots[d][side])))
+        entries: dict[int, dict[int, int]] = {}
+        broken = set()
+        for d in range(n):
+            entry = entries.setdefault(label[d], {})
+            for k, x in enumerate(dots[d][side]):
+                if entry.setdefault(k, x) != x:
+                    broken.add(label[d])
+        maps.append((entries, broken))
+        labels.append(label)
+    rows, columns = labels
+    block = _components(2 * n, ((rows[d], n + columns[d]) for d in range(n)))
+    blocks: dict[int, list[int]] = {}
+    for d in range(n):
+        blocks.setdefault(block[rows[d]], []).append(d)
+    shapes: dict[tuple, list] = {}
+    rest = []
+    for members in blocks.values():
+        found = _block(members, dots, rows, columns, maps)
+        if found is None:
+            rest += members
+        else:
+            shapes.setdefault(found[0], []).append(found[1:])
+    products = []
+    for (R, K, C), found in shapes.items():
+        A = np.asarray([a for a, _, _ in found], dtype=np.intp).reshape(-1, R, K)
+        B = np.asarray([b for _, b, _ in found], dtype=np.intp).reshape(-1, K, C)
+        cells = sorted((k * R * C + cell, d) for k, (_, _, placed) in enumerate(found) for cell, d in placed)
+        products.append(([cell for cell, _ in cells], A, B, [d for _, d in cells]))
+    return products, sorted(rest)
+
+
+def _block(members: list[int], dots, rows, columns, maps):
+    """One block of :func:`_matrix_products`: ``((R, K, C), A, B, placed)`` or None."""
+    (row_entries, broken_rows), (column_entries, broken_columns) = maps
+    rs = list(dict.fromkeys(rows[d] for d in members))
+    cs = list(dict.fromkeys(columns[d] for d in members))
+    if len(members) < 2 or any(r in broken_rows for r in rs) or any(c in broken_columns for c in cs):
+        return None
+    K = 1 + max(max(row_entries[r]) for r in rs)
+    R, C = len(rs), len(cs)
+    if R * K * C > 4 * sum(len(dots[d][0]) for d in members):
+        return None
+    at_r, at_c = {r: i for i, r in enumerate(rs)}, {c: i for i, c in enumerate(cs)}
+    placed, taken = [], set()
+    for d in members:
+        r, c = rows[d], columns[d]
+        cell = at_r[r] * C + at_c[c]
+        if cell in taken or any(k in row_entries[r] and k in column_entries[c]
+                                for k in range(len(dots[d][0]), K)):
+            return None
+        taken.add(cell)
+        placed.append((cell, d))
+    A = [row_entries[r].get(k, -1) for r in rs for k in range(K)]
+    B = [column_entries[c].get(k, -1) for k in range(K) for c in cs]
+    return (R, K, C), A, B, placed
 
 
 class _MaxChains:
@@ -418,7 +631,9 @@ class _MaxChains:
     row of -inf. Backward follows the chain's own gates: at each one the
     larger input takes the gradient, a tie splits it in halves, nan gives it
     to both; what reaches the gate before is the product of the factors
-    after it (0, 1/2 or 1: exact), one reversed ``np.cumprod``.
+    after it (0, 1/2 or 1: exact), one reversed ``np.cumprod``. Where the
+    largest term of every chain and sample is the only one (no tie with it,
+    no nan), that term takes it all: one scatter.
     """
 
     def __init__(self, np, index: list[list[int]], first: list[int], terms: _Slots, out: _Slots) -> None:
@@ -441,7 +656,12 @@ class _MaxChains:
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
-        X = V[self.index]
+        X, M, G = V[self.index], V[self.out.key], GV[self.out.key]
+        if self.terms.unique and not np.isnan(M).any():
+            chain, term, sample = np.nonzero(X == M[:, None, :])
+            if len(sample) == M.size:  # in each chain and sample one term is the largest: it takes all
+                GV.reshape(-1)[self.index[chain, term] * GV.shape[1] + sample] += G[chain, sample]
+                return
         running = X.copy()  # the running max after each term (a loop: NumPy's accumulate along
         for i in range(1, X.shape[1]):  # a middle axis is ten times slower)
             np.maximum(running[:, i - 1], X[:, i], out=running[:, i])
@@ -455,7 +675,6 @@ class _MaxChains:
         for i in range(X.shape[1] - 2, -1, -1):
             np.multiply(share[:, i + 1], passes[:, i], out=share[:, i])
         share[:, 1:] *= takes
-        G = GV[self.out.key]
         c = G[:, None, :] * share
         if not np.isfinite(G).all():
             c = np.where(share == 0.0, 0.0, c)  # a gate's 0 is exact: no nan × 0
@@ -534,6 +753,7 @@ class Replay:
             size = (self._plan.n_varying, n)
             V, GV = self._buffers = (self._np.empty(size), self._np.empty(size))
             V[self._plan.pad] = -self._np.inf  # what a max chain shorter than others is padded with
+            V[self._plan.zero] = 0.0  # and a matrix of a product whose entries are not all terms
         return V, GV
 
     def values(self, node: Value):
@@ -560,7 +780,8 @@ class _Plan:
     for the nodes a caller may ask for); ``leaf_positions``/``leaves``: the
     parameters; ``constants``: the uniform slots of the constants (one per
     value) and their values; ``n_varying``, ``n_uniform``: the arrays' sizes;
-    ``pad``: the varying row of -inf that pads max chains.
+    ``pad``: the varying row of -inf that pads max chains; ``zero``: the row of 0.0 that pads the
+    matrices of products.
     """
 
     def __init__(self, np, program: Program, lib) -> None:
@@ -618,6 +839,7 @@ class _Plan:
         # -- storage: inputs first in V, then the padding row; then each step's outputs ----
         self.slot = {index[x]: k for k, x in enumerate(inputs) if x in index}
         self.pad = len(inputs)
+        self.zero = len(inputs) + 1
         self.constants: dict[int, float] = {}
         self.uniform_slot: dict[int, int] = {}
         n_uniform = 2  # after _ZERO and _ONE
@@ -632,7 +854,7 @@ class _Plan:
         leaves = program.parameters
         for i in leaves:
             self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
-        n_varying = len(inputs) + 1
+        n_varying = len(inputs) + 2
         groups: dict[tuple, list[int]] = {}
         for i in computed:
             groups.setdefault((level[i], keys[i]), []).append(i)
@@ -640,9 +862,10 @@ class _Plan:
         for lvl, key in sorted(groups, key=lambda k: k[0]):
             members = groups[lvl, key]
             fused_kind = key[1] if key[0] is _FUSED else None
-            if fused_kind == "weighted":
-                steps += self._weighted_steps(members, fused, needs, n_varying)
-                n_varying += len(members)
+            if fused_kind in ("weighted", "dot"):
+                make = self._weighted_steps if fused_kind == "weighted" else self._dot_steps
+                made, n_varying = make(members, fused, needs, n_varying)
+                steps += made
                 continue
             for i in members:
                 if varying[i]:
@@ -650,16 +873,8 @@ class _Plan:
                 else:
                     self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
             out = self._slots([[i] for i in members])[0]
-            if fused_kind in ("sum", "dot"):
-                terms = [fused[i][1] for i in members]
-                flat = [t for ts in terms for t in ts]
-                pairs = fused_kind == "dot"
-                a = self._slots([[t[0] if pairs else t] for t in flat])[0]
-                b = self._slots([[t[1]] for t in flat])[0] if pairs else None
-                need = (any(needs[t[0]] for t in flat), any(needs[t[1]] for t in flat)) if pairs else \
-                    (any(needs[t] for t in flat), False)
-                biases = [[self.uniform_slot[j] for j in fused[i][2]] for i in members]
-                steps.append(_Reduction(np, a, b, [len(ts) for ts in terms], biases, out, need))
+            if fused_kind == "sum":
+                steps.append(self._reduction(members, fused, needs))
             elif fused_kind == "max":
                 terms = [fused[i][1] for i in members]
                 width = max(len(ts) for ts in terms)
@@ -726,9 +941,10 @@ class _Plan:
             slots.append(_Slots(self.np, [table[i] for i in column], varying))
         return slots
 
-    def _weighted_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int) -> list:
+    def _weighted_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int):
         """The weighted sums of one level: blocks of sums that read the same ``x`` s, and blocks with
-        the same weights in one batched product; outputs in slots from ``first_slot`` on, block by block."""
+        the same weights in one batched product; outputs in slots from ``first_slot`` on, block by
+        block. Returns the steps and the next free slot."""
         blocks: dict[tuple, list[int]] = {}
         for i in members:
             blocks.setdefault(tuple(x for _, x in fused[i][1]), []).append(i)
@@ -750,7 +966,49 @@ class _Plan:
             steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights], biases,
                                        self._slots([[t] for t in plain])[0] if plain else None, out,
                                        any(needs[x] for xs in xs_list for x in xs)))
-        return steps
+        return steps, first_slot
+
+    def _reduction(self, members: list[int], fused: dict, needs: list[bool]) -> _Reduction:
+        """The fused sums (``Σ t_j``) or dot products (``Σ a_j * b_j``) ``members``, whose slots are
+        given, as one :class:`_Reduction`."""
+        terms = [fused[i][1] for i in members]
+        flat = [t for ts in terms for t in ts]
+        pairs = fused[members[0]][0] == "dot"
+        a = self._slots([[t[0] if pairs else t] for t in flat])[0]
+        b = self._slots([[t[1]] for t in flat])[0] if pairs else None
+        need = (any(needs[t[0]] for t in flat), any(needs[t[1]] for t in flat)) if pairs else \
+            (any(needs[t] for t in flat), False)
+        biases = [[self.uniform_slot[j] for j in fused[i][2]] for i in members]
+        return _Reduction(self.np, a, b, [len(ts) for ts in terms], biases, self._slots([[i] for i in members])[0],
+                          need, self.zero)
+
+    def _dot_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int):
+        """The dot products of one level: those that are cells of matrix products (see
+        :func:`_matrix_products`) as one :class:`_Contraction` per shape (the products' every cell
+        a slot, from ``first_slot`` on), the rest one :class:`_Reduction`. Returns the steps and
+        the next free slot."""
+        slot = self.slot
+        dots = [(tuple(slot[a] for a, _ in fused[i][1]), tuple(slot[b] for _, b in fused[i][1])) for i in members]
+        products, rest = _matrix_products(dots)
+        steps = []
+        for cells, a_index, b_index, order in products:
+            group = [members[d] for d in order]
+            size = a_index.shape[0] * a_index.shape[1] * b_index.shape[2]
+            biases = [[]] * size
+            for i, cell in zip(group, cells):
+                slot[i] = first_slot + cell
+                biases[cell] = [self.uniform_slot[j] for j in fused[i][2]]
+            need = (any(needs[a] for i in group for a, _ in fused[i][1]),
+                    any(needs[b] for i in group for _, b in fused[i][1]))
+            out = _Slots(self.np, list(range(first_slot, first_slot + size)), True)
+            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, _bias_sums(self.np, biases), need,
+                                      self._reduction(group, fused, needs)))
+            first_slot += size
+        if rest:
+            for d in rest:
+                slot[members[d]], first_slot = first_slot, first_slot + 1
+            steps.append(self._reduction([members[d] for d in rest], fused, needs))
+        return steps, first_slot
 
     def _fused(self, root: int):
         """``root`` (a ``+`` or ``max`` over computed nodes) as one fused node ``(kind, terms, bias,
