@@ -92,6 +92,7 @@ _NEVER_RAISE = (operator.add, operator.mul, operator.truediv)  # float forwards 
 # (a quotient x * (1/y) divides by a y its 1/x node has already checked)
 _ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
 _FUSED = object()  # marks the group key of a fused node (the others start with their op)
+_MAX_RANKS = 64  # a node read more often than this by one step: its contributions summed by reduceat
 MIN_WEIGHTS = 2
 """A sum becomes a matrix product when it has at least this many uniform weights."""
 
@@ -186,12 +187,13 @@ class _Slots:
     Reads give a ``(k, N)`` array (``(k, 1)`` for uniform nodes, which
     broadcasts); a run of consecutive rows is read as a slice (a view, no
     copy). ``add`` accumulates contributions: summed over the samples for a
-    uniform node; where a node appears more than once, its contributions are
-    summed first (gathered into a row each, padded with 0, one sum; or
-    sorted by slot, one ``np.add.reduceat``: see :func:`_padded`).
+    uniform node; where a node appears more than once, rank by rank (its
+    first contributions, then its second, ...: no temporary larger than
+    the contributions), or where one appears very often, sorted by slot and
+    summed by ``np.add.reduceat``.
     """
 
-    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts", "padded")
+    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts", "ranks")
 
     def __init__(self, np, slots: list[int], varying: bool) -> None:
         self.varying = varying
@@ -204,8 +206,8 @@ class _Slots:
             self.order = np.argsort(self.index, kind="stable")
             self.first, self.starts, counts = np.unique(self.index[self.order], return_index=True,
                                                         return_counts=True)
-            padded = _padded(np, counts)  # positions in the sorted order; -1: the row of 0 after the last
-            self.padded = None if padded is None else np.where(padded >= 0, self.order[padded], len(slots))
+            self.ranks = None if counts.max() > _MAX_RANKS else [
+                (self.first[counts > r], self.order[self.starts[counts > r] + r]) for r in range(counts.max())]
 
     def read(self, V, U):
         return V[self.key] if self.varying else U[self.key][:, None]
@@ -214,9 +216,10 @@ class _Slots:
         if self.varying:
             if self.unique:
                 GV[self.key] += c
-            elif self.padded is not None:
-                c = np.concatenate([np.broadcast_to(c, (len(self.index), GV.shape[1])), np.zeros((1, GV.shape[1]))])
-                GV[self.first] += c[self.padded].sum(axis=1)
+            elif self.ranks is not None:
+                c = np.broadcast_to(c, (len(self.index), GV.shape[1]))
+                for slots, rows in self.ranks:  # (each slot at most once per rank)
+                    GV[slots] += c[rows]
             else:
                 c = np.broadcast_to(c, (len(self.index), GV.shape[1]))
                 GV[self.first] += np.add.reduceat(c[self.order], self.starts, axis=0)
@@ -298,6 +301,9 @@ class _Operation:
         # forward_row: the row itself, or lower.QUOTIENT for x * (1/y) (it then reads x and y)
         self.row, self.forward_row, self.rule, self.reads, self.operands = row, forward_row, rule, reads, operands
         self.out, self.needs_grad = out, needs_grad
+        if row.op == "*" and needs_grad.count(True) == 1:  # the rule is (g·b, g·a): only its needed half
+            self.rule = (lambda lib, g, out, a, b: (g * b, 0.0)) if needs_grad[0] else \
+                (lambda lib, g, out, a, b: (0.0, g * a))
         self.checked = forward_row.forward not in _NEVER_RAISE
         self.passes_zero = row.op == "+"
         self.positions = positions  # each node's position in the program: the engine's order
@@ -342,10 +348,30 @@ class _Operation:
         return np.where(overflows, 0.0, to_r)
 
 
-def _bias_sums(np, biases):
-    """Each node's uniform terms as a padded index matrix (``_ZERO`` fills), or None when none has any."""
-    width = max(len(b) for b in biases)
-    return np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp) if width else None
+class _Biases:
+    """The uniform terms of fused sums, one list of slots per node (a neuron's ``b``, the 0 that
+    ``sum()`` starts from): added forward; backward, each node's gradient summed over the samples
+    goes to them, when one of them needs it (a constant does not)."""
+
+    def __init__(self, np, biases: list[list[int]], needs_grad: bool) -> None:
+        width = max(len(b) for b in biases)
+        self.index = np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp)
+        self.needs_grad = needs_grad
+
+    def values(self, U):
+        """Each node's uniform terms summed: ``(nodes, 1)``."""
+        return U[self.index].sum(axis=1)[:, None]
+
+    def backward(self, np, GU, G) -> None:
+        """Add each node's gradient (a row of ``G``), summed over the samples, into its terms."""
+        if self.needs_grad:
+            dB = np.repeat(G.sum(axis=1)[:, None], self.index.shape[1], axis=1)
+            GU += np.bincount(self.index.ravel(), dB.ravel(), minlength=len(GU))
+
+
+def _biases(np, biases: list[list[int]], needs_grad: bool) -> _Biases | None:
+    """:class:`_Biases`, or None when no node has a uniform term."""
+    return _Biases(np, biases, needs_grad) if any(biases) else None
 
 
 class _WeightedSums:
@@ -360,11 +386,11 @@ class _WeightedSums:
     connection's), as many for each.
     """
 
-    def __init__(self, np, xs: _Slots, blocks: int, weights: list[list[int]], biases: list[list[int]],
+    def __init__(self, np, xs: _Slots, blocks: int, weights: list[list[int]], biases: _Biases | None,
                  plain: _Slots | None, out: _Slots, x_needs_grad: bool) -> None:
         self.xs, self.out, self.x_needs_grad, self.blocks = xs, out, x_needs_grad, blocks
         self.weights = np.asarray(weights, dtype=np.intp)
-        self.biases = _bias_sums(np, biases)
+        self.biases = biases
         self.plain = plain
 
     def _arrays(self, V, U):
@@ -377,7 +403,7 @@ class _WeightedSums:
         for b in range(self.blocks):  # 2-D products: BLAS's (a stack of them may not be)
             lib.np.matmul(W, X[b], out=out[b])
         if self.biases is not None:
-            out += U[self.biases].sum(axis=1).reshape(self.blocks, -1, 1)
+            out += self.biases.values(U).reshape(self.blocks, -1, 1)
         if self.plain is not None:
             out += self.plain.read(V, U).reshape(out.shape[0], out.shape[1], -1, out.shape[2]).sum(axis=2)
 
@@ -388,14 +414,18 @@ class _WeightedSums:
         zero = None
         if self.plain is not None:
             k = self.weights.shape[0] * self.blocks
-            self.plain.add(np, GV, GU, np.repeat(G.reshape(k, -1), len(self.plain.index) // k, axis=0))
-        if self.x_needs_grad:
-            if np.isfinite(W).all():
-                dX = np.stack([W.T @ g for g in G])
-            else:  # a zero gradient passes nothing on, even to a weight that is inf or nan
-                zero = G[:, :, None, :] == 0.0
-                dX = np.where(zero, 0.0, W[None, :, :, None] * G[:, :, None, :]).sum(axis=1)
+            each = len(self.plain.index) // k  # plain terms per sum
+            self.plain.add(np, GV, GU, G.reshape(k, -1) if each == 1 else np.repeat(G.reshape(k, -1), each, axis=0))
+        if self.x_needs_grad and not np.isfinite(W).all():
+            zero = G[:, :, None, :] == 0.0  # a zero gradient passes nothing on, even to a weight inf or nan
+            dX = np.where(zero, 0.0, W[None, :, :, None] * G[:, :, None, :]).sum(axis=1)
             self.xs.add(np, GV, GU, dX.reshape(-1, G.shape[2]))
+        elif self.x_needs_grad and isinstance(self.xs.key, slice):
+            GX = GV[self.xs.key].reshape(X.shape)
+            for b in range(self.blocks):  # block by block, into the x's gradients (a block stays in the cache)
+                GX[b] += W.T @ G[b]
+        elif self.x_needs_grad:
+            self.xs.add(np, GV, GU, np.stack([W.T @ g for g in G]).reshape(-1, G.shape[2]))
         if np.isfinite(X).all():
             dW = sum(g @ x.T for g, x in zip(G, X))
         else:
@@ -403,8 +433,7 @@ class _WeightedSums:
             dW = np.where(zero, 0.0, G[:, :, None, :] * X[:, None, :, :]).sum(axis=(0, 3))
         GU += np.bincount(self.weights.ravel(), dW.ravel(), minlength=len(GU))
         if self.biases is not None:
-            dB = np.repeat(G.sum(axis=2).reshape(-1, 1), self.biases.shape[1], axis=1)
-            GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
+            self.biases.backward(np, GU, G.reshape(-1, G.shape[2]))
 
 
 class _Reduction:
@@ -418,11 +447,11 @@ class _Reduction:
     gradient: broadcast over a view, else gathered.
     """
 
-    def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: list[list[int]],
+    def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: _Biases | None,
                  out: _Slots, needs_grad: tuple[bool, bool], zero: int) -> None:
         self.a, self.b, self.out, self.needs_grad = a, b, out, needs_grad
         self.operands = [s for s in (a, b) if s is not None]
-        self.biases = _bias_sums(np, biases)
+        self.biases = biases
         width = max(lengths)
         self.shape = (len(lengths), width)
         self.owner = np.repeat(np.arange(len(lengths)), lengths)  # the node of each term
@@ -450,7 +479,7 @@ class _Reduction:
         out = np.add.reduceat(terms, self.starts, axis=0, out=into) if self.starts is not None else \
             terms.sum(axis=1, out=into)
         if self.biases is not None:
-            out += U[self.biases].sum(axis=1)[:, None]
+            out += self.biases.values(U)
         if not in_place:
             V[self.out.key] = out
 
@@ -471,14 +500,8 @@ class _Reduction:
                         if needed]
         for slots, c in received:
             slots.add(np, GV, GU, c.reshape(-1, n))
-        _add_bias_gradients(np, GU, self.biases, G)
-
-
-def _add_bias_gradients(np, GU, biases, G) -> None:
-    """Add each node's gradient ``G`` (summed over the samples) into its uniform terms ``biases``."""
-    if biases is not None:
-        dB = np.repeat(G.sum(axis=1)[:, None], biases.shape[1], axis=1)
-        GU += np.bincount(biases.ravel(), dB.ravel(), minlength=len(GU))
+        if self.biases is not None:
+            self.biases.backward(np, GU, G)
 
 
 class _Contraction:
@@ -494,7 +517,8 @@ class _Contraction:
     :class:`_Reduction`, computes them.
     """
 
-    def __init__(self, np, a_index, b_index, zero: int, out: _Slots, biases, needs_grad: tuple[bool, bool],
+    def __init__(self, np, a_index, b_index, zero: int, out: _Slots, biases: _Biases | None,
+                 needs_grad: tuple[bool, bool],
                  exact: _Reduction) -> None:
         self.out, self.biases, self.needs_grad, self.exact = out, biases, needs_grad, exact
         self.shape = (a_index.shape[0], a_index.shape[1], b_index.shape[2], -1)  # blocks, R, C, samples
@@ -510,23 +534,27 @@ class _Contraction:
         out = V[self.out.key]
         np.einsum("brkn,bkcn->brcn", V[self.index[0]], V[self.index[1]], out=out.reshape(self.shape))
         if self.biases is not None:
-            out += U[self.biases].sum(axis=1)[:, None]
+            out += self.biases.values(U)
         if not np.isfinite(out).all():
             self.exact.forward(lib, V, U, watch)
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
-        A, B, G = V[self.index[0]], V[self.index[1]], GV[self.out.key]
-        if not (np.isfinite(A).all() and np.isfinite(B).all() and np.isfinite(G).all()):
+        G = GV[self.out.key]
+        # Every entry of A (B) meets some cell, and its node's own terms (exact's, when it ran) a
+        # node's: the cells are all finite only where A and B are.
+        if not (np.isfinite(V[self.out.key]).all() and np.isfinite(G).all()):
             self.exact.backward(lib, V, U, GV, GU)  # the zero rule, term by term
             return
+        A, B = V[self.index[0]], V[self.index[1]]
         cells = G.reshape(self.shape)
         for k, c in enumerate((lambda: np.einsum("brcn,bkcn->brkn", cells, B),
                                lambda: np.einsum("brkn,brcn->bkcn", A, cells))):
             if self.needs_grad[k]:
                 c = c().reshape(-1, G.shape[1])
                 self.slots[k].add(np, GV, GU, c if self.real[k] is None else c[self.real[k]])
-        _add_bias_gradients(np, GU, self.biases, G)
+        if self.biases is not None:
+            self.biases.backward(np, GU, G)
 
 
 def _components(n: int, links) -> list[int]:
@@ -633,7 +661,8 @@ class _MaxChains:
     to both; what reaches the gate before is the product of the factors
     after it (0, 1/2 or 1: exact), one reversed ``np.cumprod``. Where the
     largest term of every chain and sample is the only one (no tie with it,
-    no nan), that term takes it all: one scatter.
+    no nan), that term takes it all: one comparison of the terms as they lie
+    (a view where they lie in order) with their chain's max, one scatter.
     """
 
     def __init__(self, np, index: list[list[int]], first: list[int], terms: _Slots, out: _Slots) -> None:
@@ -644,6 +673,7 @@ class _MaxChains:
         for i, f in enumerate(first):
             self.real[i, f:] = True
         self.padded = not self.real.all()
+        self.owner = np.repeat(np.arange(k), self.real.sum(axis=1))  # the chain of each term
         # at the first term of a padded chain, nothing passes on to the padding before it
         self.cut = np.zeros((k, L - 1, 1))
         for i, f in enumerate(first):
@@ -656,12 +686,13 @@ class _MaxChains:
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
-        X, M, G = V[self.index], V[self.out.key], GV[self.out.key]
+        M, G = V[self.out.key], GV[self.out.key]
         if self.terms.unique and not np.isnan(M).any():
-            chain, term, sample = np.nonzero(X == M[:, None, :])
+            term, sample = np.nonzero(self.terms.read(V, U) == M[self.owner])
             if len(sample) == M.size:  # in each chain and sample one term is the largest: it takes all
-                GV.reshape(-1)[self.index[chain, term] * GV.shape[1] + sample] += G[chain, sample]
+                GV.reshape(-1)[self.terms.index[term] * GV.shape[1] + sample] += G[self.owner[term], sample]
                 return
+        X = V[self.index]
         running = X.copy()  # the running max after each term (a loop: NumPy's accumulate along
         for i in range(1, X.shape[1]):  # a middle axis is ten times slower)
             np.maximum(running[:, i - 1], X[:, i], out=running[:, i])
@@ -955,15 +986,17 @@ class _Plan:
         steps = []
         for weights, xs_list in shared.items():
             start = first_slot
-            biases, plain = [], []
+            biases, plain, bias_grads = [], [], False
             for xs in xs_list:
                 for i in blocks[xs]:
                     self.slot[i], first_slot = first_slot, first_slot + 1
                     biases.append([self.uniform_slot[b] for b in fused[i][2]])
+                    bias_grads = bias_grads or any(needs[b] for b in fused[i][2])
                     plain += fused[i][3]
             out = _Slots(self.np, list(range(start, first_slot)), True)
             xs = self._slots([[x] for xs in xs_list for x in xs])[0]
-            steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights], biases,
+            steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights],
+                                       _biases(self.np, biases, bias_grads),
                                        self._slots([[t] for t in plain])[0] if plain else None, out,
                                        any(needs[x] for xs in xs_list for x in xs)))
         return steps, first_slot
@@ -978,7 +1011,8 @@ class _Plan:
         b = self._slots([[t[1]] for t in flat])[0] if pairs else None
         need = (any(needs[t[0]] for t in flat), any(needs[t[1]] for t in flat)) if pairs else \
             (any(needs[t] for t in flat), False)
-        biases = [[self.uniform_slot[j] for j in fused[i][2]] for i in members]
+        biases = _biases(self.np, [[self.uniform_slot[j] for j in fused[i][2]] for i in members],
+                         any(needs[j] for i in members for j in fused[i][2]))
         return _Reduction(self.np, a, b, [len(ts) for ts in terms], biases, self._slots([[i] for i in members])[0],
                           need, self.zero)
 
@@ -1001,7 +1035,8 @@ class _Plan:
             need = (any(needs[a] for i in group for a, _ in fused[i][1]),
                     any(needs[b] for i in group for _, b in fused[i][1]))
             out = _Slots(self.np, list(range(first_slot, first_slot + size)), True)
-            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, _bias_sums(self.np, biases), need,
+            biases = _biases(self.np, biases, any(needs[j] for i in group for j in fused[i][2]))
+            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, biases, need,
                                       self._reduction(group, fused, needs)))
             first_slot += size
         if rest:

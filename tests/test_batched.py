@@ -1033,3 +1033,23 @@ def test_sums_of_one_vector_and_dot_products_follow_the_engine(lengths, layout, 
                            rows.tolist())
     (step,) = [s for s in tape._replay._steps if isinstance(s, _Reduction)]
     assert {"view": step.view, "gather": step.index is not None, "reduceat": step.starts is not None}[layout]
+
+
+@pytest.mark.parametrize("uses", [5, 100])
+def test_a_node_read_by_many_nodes_of_one_step_gets_all_their_contributions(uses):
+    # h is read by every product of one step: its contributions are summed rank by rank (a few
+    # uses), or sorted and summed by np.add.reduceat (many).
+    from autograd.batched import _Slots
+
+    w = Value(0.7)
+    cs = [Value(0.01 * (k - uses / 2)) for k in range(uses)]
+
+    def build(x):
+        h = (x * w).tanh()
+        return sum((h * c).relu() for c in cs) + h * h
+
+    tape = _against_engine(build, [w, *cs], [Value(0.0)], [[0.3], [-1.2], [2.0], [0.0]])
+    (product,) = [s for s in tape._replay._steps if getattr(s, "row", None) is PRIMITIVES["*"] and
+                  len(s.positions) == uses]
+    reads = product.operands[0]
+    assert isinstance(reads, _Slots) and not reads.unique and (reads.ranks is None) == (uses > 64)
