@@ -40,10 +40,10 @@ so the count of calls is what matters), planned from the lowering's program
     ``v``'s column up to position ``p``) are one ``np.einsum`` each way
     per shape, with the samples as a batch dimension: ``q · k`` for every
     pair of positions of a head, ``Σ_t w_t v_t`` for every position and
-    coordinate. The others: products and sums, one ``np.add.reduceat``
-    each way;
-  - a **sum over one vector** ``Σ t_j`` (a softmax's sum of exps): one
-    ``np.add.reduceat``;
+    coordinate. The others are multiplied and summed as the next ones;
+  - a **sum over one vector** ``Σ t_j`` (a softmax's sum of exps): every
+    such node of the level, one sum along its terms, viewed where they lie
+    in order, else gathered and padded with 0;
 
 * a chain of ``max`` over computed nodes (``m = m.max(x)``, a softmax's
   shift) is one node too: one ``np.maximum.reduce``, and backward the
@@ -343,8 +343,7 @@ class _Operation:
         if not overflows.any():
             return to_r
         y = self.reads[1].read(V, U)
-        to_y = np.where(overflows, -(g * (self.out.read(V, U) / y)), 0.0)
-        self.reads[1].add(np, GV, GU, np.broadcast_to(to_y, np.broadcast_shapes(to_y.shape, g.shape)))
+        self.reads[1].add(np, GV, GU, np.where(overflows, -(g * (self.out.read(V, U) / y)), 0.0))
         return np.where(overflows, 0.0, to_r)
 
 
@@ -518,9 +517,8 @@ class _Contraction:
     """
 
     def __init__(self, np, a_index, b_index, zero: int, out: _Slots, biases: _Biases | None,
-                 needs_grad: tuple[bool, bool],
                  exact: _Reduction) -> None:
-        self.out, self.biases, self.needs_grad, self.exact = out, biases, needs_grad, exact
+        self.out, self.biases, self.needs_grad, self.exact = out, biases, exact.needs_grad, exact
         self.shape = (a_index.shape[0], a_index.shape[1], b_index.shape[2], -1)  # blocks, R, C, samples
         self.index, self.real, self.slots = [], [], []
         for index in (a_index, b_index):
@@ -571,7 +569,7 @@ def _components(n: int, links) -> list[int]:
     return [find(i) for i in range(n)]
 
 
-def _matrix_products(dots: list[tuple[tuple, tuple]]):
+def _matrix_products(np, dots: list[tuple[tuple, tuple]]):
     """Which dot products ``Σ_k a_k * b_k`` are the cells of matrix products, ``(products, rest)``.
 
     ``dots``: each one's ``(a, b)``, the slots of its terms' operands in the order it adds them.
@@ -587,8 +585,6 @@ def _matrix_products(dots: list[tuple[tuple, tuple]]):
     ``dots``, ``order``) and each one's flat cell in ``blocks × R × C``, and the slot arrays
     ``A`` and ``B`` (-1: padding). ``rest``: the other dots.
     """
-    import numpy as np
-
     n = len(dots)
     maps, labels = [], []
     for side in (0, 1):  # rows (a), then columns (b)
@@ -1023,7 +1019,7 @@ class _Plan:
         the next free slot."""
         slot = self.slot
         dots = [(tuple(slot[a] for a, _ in fused[i][1]), tuple(slot[b] for _, b in fused[i][1])) for i in members]
-        products, rest = _matrix_products(dots)
+        products, rest = _matrix_products(self.np, dots)
         steps = []
         for cells, a_index, b_index, order in products:
             group = [members[d] for d in order]
@@ -1032,12 +1028,10 @@ class _Plan:
             for i, cell in zip(group, cells):
                 slot[i] = first_slot + cell
                 biases[cell] = [self.uniform_slot[j] for j in fused[i][2]]
-            need = (any(needs[a] for i in group for a, _ in fused[i][1]),
-                    any(needs[b] for i in group for _, b in fused[i][1]))
+            exact = self._reduction(group, fused, needs)  # the same nodes, term by term
             out = _Slots(self.np, list(range(first_slot, first_slot + size)), True)
-            biases = _biases(self.np, biases, any(needs[j] for i in group for j in fused[i][2]))
-            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, biases, need,
-                                      self._reduction(group, fused, needs)))
+            biases = _biases(self.np, biases, exact.biases is not None and exact.biases.needs_grad)
+            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, biases, exact))
             first_slot += size
         if rest:
             for d in rest:

@@ -957,7 +957,7 @@ def test_which_dot_products_are_cells_of_matrix_products():
     # q · k over the pairs t <= p: a 3 x 3 product, 6 cells (of 9) used
     q, k = [(10 * p, 10 * p + 1) for p in range(3)], [(100 + 10 * t, 101 + 10 * t) for t in range(3)]
     dots = [(q[p], k[t]) for p in range(3) for t in range(p + 1)]
-    (products, rest) = _matrix_products(dots)
+    (products, rest) = _matrix_products(np, dots)
     assert rest == [] and len(products) == 1
     cells, A, B, order = products[0]
     assert A.shape == (1, 3, 2) and B.shape == (1, 2, 3) and sorted(order) == list(range(6))
@@ -967,17 +967,17 @@ def test_which_dot_products_are_cells_of_matrix_products():
     v = {(t, j): 300 + 10 * t + j for t in range(3) for j in range(2)}
     dots = [(tuple(w[p, t] for t in range(p + 1)), tuple(v[t, j] for t in range(p + 1)))
             for p in range(1, 3) for j in range(2)]
-    (products, rest) = _matrix_products(dots)
+    (products, rest) = _matrix_products(np, dots)
     cells, A, B, order = products[0]
     assert rest == [] and A.shape == (1, 2, 3) and B.shape == (1, 3, 2)
     assert A[0, 0].tolist() == [w[1, 0], w[1, 1], -1]  # padding where row p = 1 stops
     # not products: a row read with two slots at one k; one cell twice; a cell that would add
     # a term beyond its own; a lone dot
-    assert _matrix_products([((1, 2), (5, 6)), ((1, 3), (7, 8))]) == ([], [0, 1])
-    assert _matrix_products([((1, 2), (5, 6)), ((1, 2), (5, 6))]) == ([], [0, 1])
-    assert _matrix_products([((1, 2, 3), (7, 8, 9)), ((1, 2), (5, 6)), ((11, 12, 13), (5, 6, 14))]) == \
+    assert _matrix_products(np, [((1, 2), (5, 6)), ((1, 3), (7, 8))]) == ([], [0, 1])
+    assert _matrix_products(np, [((1, 2), (5, 6)), ((1, 2), (5, 6))]) == ([], [0, 1])
+    assert _matrix_products(np, [((1, 2, 3), (7, 8, 9)), ((1, 2), (5, 6)), ((11, 12, 13), (5, 6, 14))]) == \
         ([], [0, 1, 2])
-    assert _matrix_products([((1, 2), (5, 6))]) == ([], [0])
+    assert _matrix_products(np, [((1, 2), (5, 6))]) == ([], [0])
 
 
 @pytest.mark.parametrize("shared", [False, True])
