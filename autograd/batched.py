@@ -33,22 +33,35 @@ so the count of calls is what matters), planned from the lowering's program
     (the same linear map at every position of a sequence) one batched
     product: ``W @ X`` forward, ``W.T @ G`` and ``G @ X.T`` backward;
   - a **sum of products of two computed vectors** ``Σ a_j * b_j`` (a dot
-    product: attention's ``q · k``, ``Σ_t w_t * v_t``): products and sums,
-    of every such node at the level, one ``np.add.reduceat`` each way;
-  - a **sum over one vector** ``Σ t_j`` (a softmax's sum of exps): one
-    ``np.add.reduceat``;
+    product: attention's ``q · k``, ``Σ_t w_t * v_t``). The dot products
+    of a level that are the cells of matrix products ``A @ B`` (rows of
+    ``A``: the vectors they share as first operands, columns of ``B``: as
+    second, where a shorter vector may be a prefix of a longer one, as
+    ``v``'s column up to position ``p``) are one ``np.einsum`` each way
+    per shape, with the samples as a batch dimension: ``q · k`` for every
+    pair of positions of a head, ``Σ_t w_t v_t`` for every position and
+    coordinate. The others are multiplied and summed as the next ones;
+  - a **sum over one vector** ``Σ t_j`` (a softmax's sum of exps): every
+    such node of the level, one sum along its terms, viewed where they lie
+    in order, else gathered and padded with 0;
 
 * a chain of ``max`` over computed nodes (``m = m.max(x)``, a softmax's
   shift) is one node too: one ``np.maximum.reduce``, and backward the
-  chain's own rule (ties split at each gate) by a cumulative product.
+  chain's own rule (ties split at each gate) by a cumulative product, or
+  where every chain has one largest term in every sample, one scatter to it.
 
 The fused sums add in another order than the chain of ``+`` does: the same
-numbers to rounding, not bit for bit.
+numbers to rounding, not bit for bit. A matrix product computes cells no
+node asked for and pads shorter vectors with 0; where that meets something
+not finite (0 × inf), it hands the level's dot products to the reduction,
+which adds each node's own terms only.
 
 The engine's semantics, row by row: ``max`` ties split, ``relu'(0) = 0``,
 nan propagates, a zero gradient passes nothing on (so 0 × inf gives no nan:
 contributions that are not finite are masked where the upstream gradient is
-0), ``x * (1/y)`` is valued as the quotient ``x / y``. Where a row hits an
+0), ``x * (1/y)`` is valued as the quotient ``x / y`` and, where its ``1/x``
+gate's share overflows, hands ``y`` its gradient directly
+(:func:`autograd.lower.divided`, element by element). Where a row hits an
 undefined point (``log`` of a negative number, ...), the vectorised form
 gives something not finite; the tape then asks the row's own float
 ``forward`` about those elements and notes the errors, and the forward runs
@@ -79,6 +92,7 @@ _NEVER_RAISE = (operator.add, operator.mul, operator.truediv)  # float forwards 
 # (a quotient x * (1/y) divides by a y its 1/x node has already checked)
 _ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
 _FUSED = object()  # marks the group key of a fused node (the others start with their op)
+_MAX_RANKS = 64  # a node read more often than this by one step: its contributions summed by reduceat
 MIN_WEIGHTS = 2
 """A sum becomes a matrix product when it has at least this many uniform weights."""
 
@@ -173,11 +187,13 @@ class _Slots:
     Reads give a ``(k, N)`` array (``(k, 1)`` for uniform nodes, which
     broadcasts); a run of consecutive rows is read as a slice (a view, no
     copy). ``add`` accumulates contributions: summed over the samples for a
-    uniform node; where a node appears more than once, its contributions are
-    summed first (sorted by slot, one ``np.add.reduceat``).
+    uniform node; where a node appears more than once, rank by rank (its
+    first contributions, then its second, ...: no temporary larger than
+    the contributions), or where one appears very often, sorted by slot and
+    summed by ``np.add.reduceat``.
     """
 
-    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts")
+    __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts", "ranks")
 
     def __init__(self, np, slots: list[int], varying: bool) -> None:
         self.varying = varying
@@ -188,7 +204,10 @@ class _Slots:
         self.unique = len(set(slots)) == len(slots)
         if not self.unique:
             self.order = np.argsort(self.index, kind="stable")
-            self.first, self.starts = np.unique(self.index[self.order], return_index=True)
+            self.first, self.starts, counts = np.unique(self.index[self.order], return_index=True,
+                                                        return_counts=True)
+            self.ranks = None if counts.max() > _MAX_RANKS else [
+                (self.first[counts > r], self.order[self.starts[counts > r] + r]) for r in range(counts.max())]
 
     def read(self, V, U):
         return V[self.key] if self.varying else U[self.key][:, None]
@@ -197,6 +216,10 @@ class _Slots:
         if self.varying:
             if self.unique:
                 GV[self.key] += c
+            elif self.ranks is not None:
+                c = np.broadcast_to(c, (len(self.index), GV.shape[1]))
+                for slots, rows in self.ranks:  # (each slot at most once per rank)
+                    GV[slots] += c[rows]
             else:
                 c = np.broadcast_to(c, (len(self.index), GV.shape[1]))
                 GV[self.first] += np.add.reduceat(c[self.order], self.starts, axis=0)
@@ -206,6 +229,21 @@ class _Slots:
             GU[self.key] += c
         else:
             np.add.at(GU, self.index, c)
+
+
+def _padded(np, lengths):
+    """Segments of ``lengths[i]`` positions each, one after another, as the rows of a matrix of
+    their positions, padded with -1 after each one's last: or None where the padding would
+    outnumber the positions (a sum along the rows then costs more than ``np.add.reduceat``,
+    which is otherwise slow: it adds row by row)."""
+    lengths = np.asarray(lengths)
+    width = int(lengths.max())
+    if 2 * int(lengths.sum()) < len(lengths) * width:
+        return None
+    real = np.arange(width) < lengths[:, None]
+    index = np.full(real.shape, -1, dtype=np.intp)
+    index[real] = np.arange(int(lengths.sum()))
+    return index
 
 
 class _Watch:
@@ -263,6 +301,9 @@ class _Operation:
         # forward_row: the row itself, or lower.QUOTIENT for x * (1/y) (it then reads x and y)
         self.row, self.forward_row, self.rule, self.reads, self.operands = row, forward_row, rule, reads, operands
         self.out, self.needs_grad = out, needs_grad
+        if row.op == "*" and needs_grad.count(True) == 1:  # the rule is (g·b, g·a): only its needed half
+            self.rule = (lambda lib, g, out, a, b: (g * b, 0.0)) if needs_grad[0] else \
+                (lambda lib, g, out, a, b: (0.0, g * a))
         self.checked = forward_row.forward not in _NEVER_RAISE
         self.passes_zero = row.op == "+"
         self.positions = positions  # each node's position in the program: the engine's order
@@ -283,6 +324,8 @@ class _Operation:
         g = self.out.read(GV, GU)
         args = [s.read(V, U) for s in self.operands]
         received = self.rule(lib, g, self.out.read(V, U), *args)
+        if self.forward_row is QUOTIENT and self.needs_grad[1]:
+            received = received[0], self._divided(np, g, args[0], received[1], V, U, GV, GU)
         for slots, c, needed in zip(self.operands, received, self.needs_grad):
             if not needed or (type(c) is float and c == 0.0):
                 continue
@@ -291,11 +334,43 @@ class _Operation:
                 c = np.where(g == 0.0, 0.0, c)  # a zero gradient passes nothing on: no 0 × inf
             slots.add(np, GV, GU, c)
 
+    def _divided(self, np, g, x, to_r, V, U, GV, GU):
+        """:func:`autograd.lower.divided`, element by element: where the 1/x gate's share ``g·x``
+        overflows while ``g`` and ``x`` are finite, ``y`` gets ``-(g·(q/y))`` and the gate 0."""
+        if np.isfinite(to_r).all():
+            return to_r
+        overflows = ~np.isfinite(to_r) & np.isfinite(g) & np.isfinite(x)
+        if not overflows.any():
+            return to_r
+        y = self.reads[1].read(V, U)
+        self.reads[1].add(np, GV, GU, np.where(overflows, -(g * (self.out.read(V, U) / y)), 0.0))
+        return np.where(overflows, 0.0, to_r)
 
-def _bias_sums(np, biases):
-    """Each node's uniform terms as a padded index matrix (``_ZERO`` fills), or None when none has any."""
-    width = max(len(b) for b in biases)
-    return np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp) if width else None
+
+class _Biases:
+    """The uniform terms of fused sums, one list of slots per node (a neuron's ``b``, the 0 that
+    ``sum()`` starts from): added forward; backward, each node's gradient summed over the samples
+    goes to them, when one of them needs it (a constant does not)."""
+
+    def __init__(self, np, biases: list[list[int]], needs_grad: bool) -> None:
+        width = max(len(b) for b in biases)
+        self.index = np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp)
+        self.needs_grad = needs_grad
+
+    def values(self, U):
+        """Each node's uniform terms summed: ``(nodes, 1)``."""
+        return U[self.index].sum(axis=1)[:, None]
+
+    def backward(self, np, GU, G) -> None:
+        """Add each node's gradient (a row of ``G``), summed over the samples, into its terms."""
+        if self.needs_grad:
+            dB = np.repeat(G.sum(axis=1)[:, None], self.index.shape[1], axis=1)
+            GU += np.bincount(self.index.ravel(), dB.ravel(), minlength=len(GU))
+
+
+def _biases(np, biases: list[list[int]], needs_grad: bool) -> _Biases | None:
+    """:class:`_Biases`, or None when no node has a uniform term."""
+    return _Biases(np, biases, needs_grad) if any(biases) else None
 
 
 class _WeightedSums:
@@ -310,11 +385,11 @@ class _WeightedSums:
     connection's), as many for each.
     """
 
-    def __init__(self, np, xs: _Slots, blocks: int, weights: list[list[int]], biases: list[list[int]],
+    def __init__(self, np, xs: _Slots, blocks: int, weights: list[list[int]], biases: _Biases | None,
                  plain: _Slots | None, out: _Slots, x_needs_grad: bool) -> None:
         self.xs, self.out, self.x_needs_grad, self.blocks = xs, out, x_needs_grad, blocks
         self.weights = np.asarray(weights, dtype=np.intp)
-        self.biases = _bias_sums(np, biases)
+        self.biases = biases
         self.plain = plain
 
     def _arrays(self, V, U):
@@ -327,7 +402,7 @@ class _WeightedSums:
         for b in range(self.blocks):  # 2-D products: BLAS's (a stack of them may not be)
             lib.np.matmul(W, X[b], out=out[b])
         if self.biases is not None:
-            out += U[self.biases].sum(axis=1).reshape(self.blocks, -1, 1)
+            out += self.biases.values(U).reshape(self.blocks, -1, 1)
         if self.plain is not None:
             out += self.plain.read(V, U).reshape(out.shape[0], out.shape[1], -1, out.shape[2]).sum(axis=2)
 
@@ -338,14 +413,18 @@ class _WeightedSums:
         zero = None
         if self.plain is not None:
             k = self.weights.shape[0] * self.blocks
-            self.plain.add(np, GV, GU, np.repeat(G.reshape(k, -1), len(self.plain.index) // k, axis=0))
-        if self.x_needs_grad:
-            if np.isfinite(W).all():
-                dX = np.stack([W.T @ g for g in G])
-            else:  # a zero gradient passes nothing on, even to a weight that is inf or nan
-                zero = G[:, :, None, :] == 0.0
-                dX = np.where(zero, 0.0, W[None, :, :, None] * G[:, :, None, :]).sum(axis=1)
+            each = len(self.plain.index) // k  # plain terms per sum
+            self.plain.add(np, GV, GU, G.reshape(k, -1) if each == 1 else np.repeat(G.reshape(k, -1), each, axis=0))
+        if self.x_needs_grad and not np.isfinite(W).all():
+            zero = G[:, :, None, :] == 0.0  # a zero gradient passes nothing on, even to a weight inf or nan
+            dX = np.where(zero, 0.0, W[None, :, :, None] * G[:, :, None, :]).sum(axis=1)
             self.xs.add(np, GV, GU, dX.reshape(-1, G.shape[2]))
+        elif self.x_needs_grad and isinstance(self.xs.key, slice):
+            GX = GV[self.xs.key].reshape(X.shape)
+            for b in range(self.blocks):  # block by block, into the x's gradients (a block stays in the cache)
+                GX[b] += W.T @ G[b]
+        elif self.x_needs_grad:
+            self.xs.add(np, GV, GU, np.stack([W.T @ g for g in G]).reshape(-1, G.shape[2]))
         if np.isfinite(X).all():
             dW = sum(g @ x.T for g, x in zip(G, X))
         else:
@@ -353,47 +432,220 @@ class _WeightedSums:
             dW = np.where(zero, 0.0, G[:, :, None, :] * X[:, None, :, :]).sum(axis=(0, 3))
         GU += np.bincount(self.weights.ravel(), dW.ravel(), minlength=len(GU))
         if self.biases is not None:
-            dB = np.repeat(G.sum(axis=2).reshape(-1, 1), self.biases.shape[1], axis=1)
-            GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
+            self.biases.backward(np, GU, G.reshape(-1, G.shape[2]))
 
 
 class _Reduction:
-    """Sums over the terms of each node, ``Σ t_j`` or ``Σ a_j * b_j`` (``b`` given), plus a uniform bias:
-    every term of every node side by side, one ``np.add.reduceat`` (nodes may have different lengths)."""
+    """Sums over the terms of each node, ``Σ t_j`` or ``Σ a_j * b_j`` (``b`` given), plus a uniform bias.
 
-    def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: list[list[int]],
-                 out: _Slots, needs_grad: tuple[bool, bool]) -> None:
+    Forward, the terms as a ``(nodes × width × N)`` array summed along its middle axis (term
+    after term, as the chain of ``+`` adds them): a view where every node has ``width`` terms
+    and they lie in order, else gathered, each node's terms padded after its last with the row
+    of 0.0 (0 + 0 and 0 × 0 add nothing); where the padding would outnumber the terms, every
+    term side by side, one ``np.add.reduceat``. Backward, each term receives its node's
+    gradient: broadcast over a view, else gathered.
+    """
+
+    def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: _Biases | None,
+                 out: _Slots, needs_grad: tuple[bool, bool], zero: int) -> None:
         self.a, self.b, self.out, self.needs_grad = a, b, out, needs_grad
-        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
+        self.operands = [s for s in (a, b) if s is not None]
+        self.biases = biases
+        width = max(lengths)
+        self.shape = (len(lengths), width)
         self.owner = np.repeat(np.arange(len(lengths)), lengths)  # the node of each term
-        self.biases = _bias_sums(np, biases)
+        self.starts = self.index = None
+        self.view = min(lengths) == width and all(isinstance(s.key, slice) for s in self.operands)
+        if self.view:
+            return
+        padded = _padded(np, lengths)
+        if padded is None:
+            self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
+        else:
+            self.index = [np.where(padded >= 0, s.index[padded], zero) for s in self.operands]
 
     def forward(self, lib, V, U, watch) -> None:
         np = lib.np
-        terms = self.a.read(V, U)
-        if self.b is not None:
-            terms = terms * self.b.read(V, U)
-        out = V[self.out.key]
-        np.add.reduceat(terms, self.starts, axis=0, out=out)
+        if self.index is not None:
+            terms = [V[index] for index in self.index]
+        else:
+            terms = [s.read(V, U) for s in self.operands]
+            if self.view:
+                terms = [t.reshape(*self.shape, -1) for t in terms]
+        terms = terms[0] * terms[1] if self.b is not None else terms[0]
+        in_place = isinstance(self.out.key, slice)  # else the cells of a _Contraction's products
+        into = V[self.out.key] if in_place else None
+        out = np.add.reduceat(terms, self.starts, axis=0, out=into) if self.starts is not None else \
+            terms.sum(axis=1, out=into)
         if self.biases is not None:
-            out += U[self.biases].sum(axis=1)[:, None]
+            out += self.biases.values(U)
+        if not in_place:
+            V[self.out.key] = out
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
         G = GV[self.out.key]
-        each = G[self.owner]  # what each term receives
+        n = G.shape[1]
+        each = G[:, None, :] if self.view else G[self.owner]  # what each term receives
         if self.b is None:
-            self.a.add(np, GV, GU, each)
+            received = [(self.a, np.broadcast_to(each, (*self.shape, n)) if self.view else each)]
         else:
-            A, B = self.a.read(V, U), self.b.read(V, U)
+            A, B = [s.read(V, U) for s in self.operands]
+            if self.view:
+                A, B = A.reshape(*self.shape, n), B.reshape(*self.shape, n)
             finite = np.isfinite(V[self.out.key]).all()  # then every product, and operand, is finite
-            for slots, other, needed in ((self.a, B, self.needs_grad[0]), (self.b, A, self.needs_grad[1])):
-                if needed:
-                    c = each * other
-                    slots.add(np, GV, GU, c if finite else np.where(each == 0.0, 0.0, c))
+            received = [(slots, each * other if finite else np.where(each == 0.0, 0.0, each * other))
+                        for slots, other, needed in ((self.a, B, self.needs_grad[0]), (self.b, A, self.needs_grad[1]))
+                        if needed]
+        for slots, c in received:
+            slots.add(np, GV, GU, c.reshape(-1, n))
         if self.biases is not None:
-            dB = np.repeat(G.sum(axis=1)[:, None], self.biases.shape[1], axis=1)
-            GU += np.bincount(self.biases.ravel(), dB.ravel(), minlength=len(GU))
+            self.biases.backward(np, GU, G)
+
+
+class _Contraction:
+    """Dot products that are the cells of matrix products ``A @ B`` (``q · k`` for every pair of
+    positions of a head, ``Σ_t w_t v_t`` for every position and coordinate): one ``np.einsum`` each
+    way over blocks of the same shape, with the samples as a batch dimension.
+
+    ``A`` (``blocks × R × K``) and ``B`` (``blocks × K × C``) are gathered from the rows of their
+    entries (the row of 0.0 where a product's terms stop); every cell of the products has its
+    slot (``out``), the nodes' and the others, which nothing reads (their gradient stays 0). Where
+    something is not finite (a 0 of the padding times an inf, or a zero gradient times one), the
+    products of matrices are not the engine's sums term by term: then ``exact``, the nodes as a
+    :class:`_Reduction`, computes them.
+    """
+
+    def __init__(self, np, a_index, b_index, zero: int, out: _Slots, biases: _Biases | None,
+                 exact: _Reduction) -> None:
+        self.out, self.biases, self.needs_grad, self.exact = out, biases, exact.needs_grad, exact
+        self.shape = (a_index.shape[0], a_index.shape[1], b_index.shape[2], -1)  # blocks, R, C, samples
+        self.index, self.real, self.slots = [], [], []
+        for index in (a_index, b_index):
+            real = (index >= 0).ravel()
+            self.real.append(None if real.all() else np.flatnonzero(real))
+            self.slots.append(_Slots(np, index.ravel()[real].tolist(), True))
+            self.index.append(np.where(index >= 0, index, zero))
+
+    def forward(self, lib, V, U, watch) -> None:
+        np = lib.np
+        out = V[self.out.key]
+        np.einsum("brkn,bkcn->brcn", V[self.index[0]], V[self.index[1]], out=out.reshape(self.shape))
+        if self.biases is not None:
+            out += self.biases.values(U)
+        if not np.isfinite(out).all():
+            self.exact.forward(lib, V, U, watch)
+
+    def backward(self, lib, V, U, GV, GU) -> None:
+        np = lib.np
+        G = GV[self.out.key]
+        # Every entry of A (B) meets some cell, and its node's own terms (exact's, when it ran) a
+        # node's: the cells are all finite only where A and B are.
+        if not (np.isfinite(V[self.out.key]).all() and np.isfinite(G).all()):
+            self.exact.backward(lib, V, U, GV, GU)  # the zero rule, term by term
+            return
+        A, B = V[self.index[0]], V[self.index[1]]
+        cells = G.reshape(self.shape)
+        for k, c in enumerate((lambda: np.einsum("brcn,bkcn->brkn", cells, B),
+                               lambda: np.einsum("brkn,brcn->bkcn", A, cells))):
+            if self.needs_grad[k]:
+                c = c().reshape(-1, G.shape[1])
+                self.slots[k].add(np, GV, GU, c if self.real[k] is None else c[self.real[k]])
+        if self.biases is not None:
+            self.biases.backward(np, GU, G)
+
+
+def _components(n: int, links) -> list[int]:
+    """A label for each of ``0 .. n-1``: the same for two when ``links`` (pairs) connect them."""
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = i = parent[parent[i]]
+        return i
+
+    for i, j in links:
+        parent[find(i)] = find(j)
+    return [find(i) for i in range(n)]
+
+
+def _matrix_products(np, dots: list[tuple[tuple, tuple]]):
+    """Which dot products ``Σ_k a_k * b_k`` are the cells of matrix products, ``(products, rest)``.
+
+    ``dots``: each one's ``(a, b)``, the slots of its terms' operands in the order it adds them.
+    A *row* is what dots share when they have an ``a_k`` at the same ``k`` (so a row may be read
+    by dots of different lengths: a prefix each), a *column* the same for ``b``; a *block* the
+    rows and columns that dots connect. A block is a matrix product ``A @ B``, with
+    ``A[r, k] = a_k`` of row ``r`` and ``B[k, c] = b_k`` of column ``c``, when each row and column
+    has one slot at each ``k``, each cell is one dot, and each dot's ``(r, c)`` cell adds
+    nothing beyond its own terms (``A`` or ``B`` is padding there); and it is worth it when it
+    has two cells or more and its cells hold at least a quarter of the products it computes.
+
+    ``products``: for each shape ``(R, K, C)``, ``(cells, A, B, order)``: the dots (indices into
+    ``dots``, ``order``) and each one's flat cell in ``blocks × R × C``, and the slot arrays
+    ``A`` and ``B`` (-1: padding). ``rest``: the other dots.
+    """
+    n = len(dots)
+    maps, labels = [], []
+    for side in (0, 1):  # rows (a), then columns (b)
+        first: dict = {}
+        label = _components(n, ((d, first.setdefault((k, x), d)) for d in range(n)
+                                for k, x in enumerate(dots[d][side])))
+        entries: dict[int, dict[int, int]] = {}
+        broken = set()
+        for d in range(n):
+            entry = entries.setdefault(label[d], {})
+            for k, x in enumerate(dots[d][side]):
+                if entry.setdefault(k, x) != x:
+                    broken.add(label[d])
+        maps.append((entries, broken))
+        labels.append(label)
+    rows, columns = labels
+    block = _components(2 * n, ((rows[d], n + columns[d]) for d in range(n)))
+    blocks: dict[int, list[int]] = {}
+    for d in range(n):
+        blocks.setdefault(block[rows[d]], []).append(d)
+    shapes: dict[tuple, list] = {}
+    rest = []
+    for members in blocks.values():
+        found = _block(members, dots, rows, columns, maps)
+        if found is None:
+            rest += members
+        else:
+            shapes.setdefault(found[0], []).append(found[1:])
+    products = []
+    for (R, K, C), found in shapes.items():
+        A = np.asarray([a for a, _, _ in found], dtype=np.intp).reshape(-1, R, K)
+        B = np.asarray([b for _, b, _ in found], dtype=np.intp).reshape(-1, K, C)
+        cells = sorted((k * R * C + cell, d) for k, (_, _, placed) in enumerate(found) for cell, d in placed)
+        products.append(([cell for cell, _ in cells], A, B, [d for _, d in cells]))
+    return products, sorted(rest)
+
+
+def _block(members: list[int], dots, rows, columns, maps):
+    """One block of :func:`_matrix_products`: ``((R, K, C), A, B, placed)`` or None."""
+    (row_entries, broken_rows), (column_entries, broken_columns) = maps
+    rs = list(dict.fromkeys(rows[d] for d in members))
+    cs = list(dict.fromkeys(columns[d] for d in members))
+    if len(members) < 2 or any(r in broken_rows for r in rs) or any(c in broken_columns for c in cs):
+        return None
+    K = 1 + max(max(row_entries[r]) for r in rs)
+    R, C = len(rs), len(cs)
+    if R * K * C > 4 * sum(len(dots[d][0]) for d in members):
+        return None
+    at_r, at_c = {r: i for i, r in enumerate(rs)}, {c: i for i, c in enumerate(cs)}
+    placed, taken = [], set()
+    for d in members:
+        r, c = rows[d], columns[d]
+        cell = at_r[r] * C + at_c[c]
+        if cell in taken or any(k in row_entries[r] and k in column_entries[c]
+                                for k in range(len(dots[d][0]), K)):
+            return None
+        taken.add(cell)
+        placed.append((cell, d))
+    A = [row_entries[r].get(k, -1) for r in rs for k in range(K)]
+    B = [column_entries[c].get(k, -1) for k in range(K) for c in cs]
+    return (R, K, C), A, B, placed
 
 
 class _MaxChains:
@@ -403,7 +655,10 @@ class _MaxChains:
     row of -inf. Backward follows the chain's own gates: at each one the
     larger input takes the gradient, a tie splits it in halves, nan gives it
     to both; what reaches the gate before is the product of the factors
-    after it (0, 1/2 or 1: exact), one reversed ``np.cumprod``.
+    after it (0, 1/2 or 1: exact), one reversed ``np.cumprod``. Where the
+    largest term of every chain and sample is the only one (no tie with it,
+    no nan), that term takes it all: one comparison of the terms as they lie
+    (a view where they lie in order) with their chain's max, one scatter.
     """
 
     def __init__(self, np, index: list[list[int]], first: list[int], terms: _Slots, out: _Slots) -> None:
@@ -414,6 +669,7 @@ class _MaxChains:
         for i, f in enumerate(first):
             self.real[i, f:] = True
         self.padded = not self.real.all()
+        self.owner = np.repeat(np.arange(k), self.real.sum(axis=1))  # the chain of each term
         # at the first term of a padded chain, nothing passes on to the padding before it
         self.cut = np.zeros((k, L - 1, 1))
         for i, f in enumerate(first):
@@ -426,6 +682,12 @@ class _MaxChains:
 
     def backward(self, lib, V, U, GV, GU) -> None:
         np = lib.np
+        M, G = V[self.out.key], GV[self.out.key]
+        if self.terms.unique and not np.isnan(M).any():
+            term, sample = np.nonzero(self.terms.read(V, U) == M[self.owner])
+            if len(sample) == M.size:  # in each chain and sample one term is the largest: it takes all
+                GV.reshape(-1)[self.terms.index[term] * GV.shape[1] + sample] += G[self.owner[term], sample]
+                return
         X = V[self.index]
         running = X.copy()  # the running max after each term (a loop: NumPy's accumulate along
         for i in range(1, X.shape[1]):  # a middle axis is ten times slower)
@@ -440,7 +702,6 @@ class _MaxChains:
         for i in range(X.shape[1] - 2, -1, -1):
             np.multiply(share[:, i + 1], passes[:, i], out=share[:, i])
         share[:, 1:] *= takes
-        G = GV[self.out.key]
         c = G[:, None, :] * share
         if not np.isfinite(G).all():
             c = np.where(share == 0.0, 0.0, c)  # a gate's 0 is exact: no nan × 0
@@ -519,6 +780,7 @@ class Replay:
             size = (self._plan.n_varying, n)
             V, GV = self._buffers = (self._np.empty(size), self._np.empty(size))
             V[self._plan.pad] = -self._np.inf  # what a max chain shorter than others is padded with
+            V[self._plan.zero] = 0.0  # and a matrix of a product whose entries are not all terms
         return V, GV
 
     def values(self, node: Value):
@@ -545,7 +807,8 @@ class _Plan:
     for the nodes a caller may ask for); ``leaf_positions``/``leaves``: the
     parameters; ``constants``: the uniform slots of the constants (one per
     value) and their values; ``n_varying``, ``n_uniform``: the arrays' sizes;
-    ``pad``: the varying row of -inf that pads max chains.
+    ``pad``: the varying row of -inf that pads max chains; ``zero``: the row of 0.0 that pads the
+    matrices of products.
     """
 
     def __init__(self, np, program: Program, lib) -> None:
@@ -603,6 +866,7 @@ class _Plan:
         # -- storage: inputs first in V, then the padding row; then each step's outputs ----
         self.slot = {index[x]: k for k, x in enumerate(inputs) if x in index}
         self.pad = len(inputs)
+        self.zero = len(inputs) + 1
         self.constants: dict[int, float] = {}
         self.uniform_slot: dict[int, int] = {}
         n_uniform = 2  # after _ZERO and _ONE
@@ -617,7 +881,7 @@ class _Plan:
         leaves = program.parameters
         for i in leaves:
             self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
-        n_varying = len(inputs) + 1
+        n_varying = len(inputs) + 2
         groups: dict[tuple, list[int]] = {}
         for i in computed:
             groups.setdefault((level[i], keys[i]), []).append(i)
@@ -625,9 +889,10 @@ class _Plan:
         for lvl, key in sorted(groups, key=lambda k: k[0]):
             members = groups[lvl, key]
             fused_kind = key[1] if key[0] is _FUSED else None
-            if fused_kind == "weighted":
-                steps += self._weighted_steps(members, fused, needs, n_varying)
-                n_varying += len(members)
+            if fused_kind in ("weighted", "dot"):
+                make = self._weighted_steps if fused_kind == "weighted" else self._dot_steps
+                made, n_varying = make(members, fused, needs, n_varying)
+                steps += made
                 continue
             for i in members:
                 if varying[i]:
@@ -635,16 +900,8 @@ class _Plan:
                 else:
                     self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
             out = self._slots([[i] for i in members])[0]
-            if fused_kind in ("sum", "dot"):
-                terms = [fused[i][1] for i in members]
-                flat = [t for ts in terms for t in ts]
-                pairs = fused_kind == "dot"
-                a = self._slots([[t[0] if pairs else t] for t in flat])[0]
-                b = self._slots([[t[1]] for t in flat])[0] if pairs else None
-                need = (any(needs[t[0]] for t in flat), any(needs[t[1]] for t in flat)) if pairs else \
-                    (any(needs[t] for t in flat), False)
-                biases = [[self.uniform_slot[j] for j in fused[i][2]] for i in members]
-                steps.append(_Reduction(np, a, b, [len(ts) for ts in terms], biases, out, need))
+            if fused_kind == "sum":
+                steps.append(self._reduction(members, fused, needs))
             elif fused_kind == "max":
                 terms = [fused[i][1] for i in members]
                 width = max(len(ts) for ts in terms)
@@ -711,9 +968,10 @@ class _Plan:
             slots.append(_Slots(self.np, [table[i] for i in column], varying))
         return slots
 
-    def _weighted_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int) -> list:
+    def _weighted_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int):
         """The weighted sums of one level: blocks of sums that read the same ``x`` s, and blocks with
-        the same weights in one batched product; outputs in slots from ``first_slot`` on, block by block."""
+        the same weights in one batched product; outputs in slots from ``first_slot`` on, block by
+        block. Returns the steps and the next free slot."""
         blocks: dict[tuple, list[int]] = {}
         for i in members:
             blocks.setdefault(tuple(x for _, x in fused[i][1]), []).append(i)
@@ -724,18 +982,62 @@ class _Plan:
         steps = []
         for weights, xs_list in shared.items():
             start = first_slot
-            biases, plain = [], []
+            biases, plain, bias_grads = [], [], False
             for xs in xs_list:
                 for i in blocks[xs]:
                     self.slot[i], first_slot = first_slot, first_slot + 1
                     biases.append([self.uniform_slot[b] for b in fused[i][2]])
+                    bias_grads = bias_grads or any(needs[b] for b in fused[i][2])
                     plain += fused[i][3]
             out = _Slots(self.np, list(range(start, first_slot)), True)
             xs = self._slots([[x] for xs in xs_list for x in xs])[0]
-            steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights], biases,
+            steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights],
+                                       _biases(self.np, biases, bias_grads),
                                        self._slots([[t] for t in plain])[0] if plain else None, out,
                                        any(needs[x] for xs in xs_list for x in xs)))
-        return steps
+        return steps, first_slot
+
+    def _reduction(self, members: list[int], fused: dict, needs: list[bool]) -> _Reduction:
+        """The fused sums (``Σ t_j``) or dot products (``Σ a_j * b_j``) ``members``, whose slots are
+        given, as one :class:`_Reduction`."""
+        terms = [fused[i][1] for i in members]
+        flat = [t for ts in terms for t in ts]
+        pairs = fused[members[0]][0] == "dot"
+        a = self._slots([[t[0] if pairs else t] for t in flat])[0]
+        b = self._slots([[t[1]] for t in flat])[0] if pairs else None
+        need = (any(needs[t[0]] for t in flat), any(needs[t[1]] for t in flat)) if pairs else \
+            (any(needs[t] for t in flat), False)
+        biases = _biases(self.np, [[self.uniform_slot[j] for j in fused[i][2]] for i in members],
+                         any(needs[j] for i in members for j in fused[i][2]))
+        return _Reduction(self.np, a, b, [len(ts) for ts in terms], biases, self._slots([[i] for i in members])[0],
+                          need, self.zero)
+
+    def _dot_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int):
+        """The dot products of one level: those that are cells of matrix products (see
+        :func:`_matrix_products`) as one :class:`_Contraction` per shape (the products' every cell
+        a slot, from ``first_slot`` on), the rest one :class:`_Reduction`. Returns the steps and
+        the next free slot."""
+        slot = self.slot
+        dots = [(tuple(slot[a] for a, _ in fused[i][1]), tuple(slot[b] for _, b in fused[i][1])) for i in members]
+        products, rest = _matrix_products(self.np, dots)
+        steps = []
+        for cells, a_index, b_index, order in products:
+            group = [members[d] for d in order]
+            size = a_index.shape[0] * a_index.shape[1] * b_index.shape[2]
+            biases = [[]] * size
+            for i, cell in zip(group, cells):
+                slot[i] = first_slot + cell
+                biases[cell] = [self.uniform_slot[j] for j in fused[i][2]]
+            exact = self._reduction(group, fused, needs)  # the same nodes, term by term
+            out = _Slots(self.np, list(range(first_slot, first_slot + size)), True)
+            biases = _biases(self.np, biases, exact.biases is not None and exact.biases.needs_grad)
+            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, biases, exact))
+            first_slot += size
+        if rest:
+            for d in rest:
+                slot[members[d]], first_slot = first_slot, first_slot + 1
+            steps.append(self._reduction([members[d] for d in rest], fused, needs))
+        return steps, first_slot
 
     def _fused(self, root: int):
         """``root`` (a ``+`` or ``max`` over computed nodes) as one fused node ``(kind, terms, bias,

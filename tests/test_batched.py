@@ -313,6 +313,35 @@ def test_a_quotient_is_valued_as_the_engine_values_it():
     assert tape.forward([[49.0]]).tolist() == [1.0]  # 49 * (1/49) would be 0.9999999999999999
 
 
+@pytest.mark.parametrize("sample", ["a", "b", "c", "ac"])
+def test_a_quotient_whose_gate_share_overflows_hands_y_its_gradient_directly(sample):
+    # Issue 21 item 8: f = (a / b) * c at 1e200, 1e60, 1e120. The 1/x gate's share g·a
+    # overflows; b gets PyTorch's -(g·((a/b)/b)), -1e200 (lower.divided), row by row.
+    leaves = {"a": Value(1e200), "b": Value(1e60), "c": Value(1e120)}
+    inputs = [leaves[name] for name in sample]
+    params = [v for name, v in leaves.items() if name not in sample]
+
+    def build(*given):
+        v = dict(leaves, **dict(zip(sample, given)))
+        return (v["a"] / v["b"]) * v["c"]
+
+    first = [x.data for x in inputs]
+    rows = [first, [2.0 * x for x in first], [x * 1e-150 for x in first]]  # the last one does not overflow
+    tape = Tape(build(*inputs), inputs=inputs)
+    tape.forward(rows)
+    for p in params:
+        p.grad = 0.0
+    tape.backward()
+    got = [p.grad for p in params]
+    assert all(math.isfinite(g) for g in got)
+    assert all(same(a, b) for a, b in zip(got, _mean_grads(build, params, rows))), got
+    if sample == "a":
+        tape.forward([first])
+        leaves["b"].grad = 0.0
+        tape.backward()
+        assert same(leaves["b"].grad, -1e200)
+
+
 def test_the_error_names_the_first_row_that_fails():
     w = Value(1.0)
     x = Value(1.0)
@@ -829,3 +858,198 @@ def test_two_threads_sharing_one_tape_get_what_one_thread_gets(batched):
     for _ in range(2 * trials):  # the same additions, one after another
         total = [a + g for a, g in zip(total, single)]
     assert [p.grad for p in params] == total
+
+
+# -- attention: dot products as matrix products, chains of max (issue 19) ---------------------
+
+
+def _attention(xs, us, weights, swap=False):
+    """A causal attention head from Values, as a learner writes one: q, k from each position's
+    features, v its input u times weights, then per position a softmax (shift by max gates) of the
+    scores q · k over the positions so far, and Σ_t w_t v_t plus a parameter; ``swap`` writes
+    each product the other way round (k · q, v_t w_t). Its loss: the sum of the outputs' relu."""
+    wq, wk, wv, bias = weights
+    q = [[sum(w * x for w, x in zip(row, xp)) for row in wq] for xp in xs]
+    k = [[sum(w * x for w, x in zip(row, xp)) for row in wk] for xp in xs]
+    v = [[u * w for w in wv] for u in us]
+    outs = []
+    for p in range(len(xs)):
+        pairs = [(k[t], q[p]) if swap else (q[p], k[t]) for t in range(p + 1)]
+        scores = [sum(a * b for a, b in zip(*pair)) for pair in pairs]
+        shift = scores[0]
+        for s in scores[1:]:
+            shift = shift.max(s)
+        exps = [(s - shift).exp() for s in scores]
+        total = sum(exps)
+        w = [e / total for e in exps]
+        for j in range(len(wv)):
+            outs.append(sum((v[t][j] * w[t] if swap else w[t] * v[t][j] for t in range(p + 1)), bias))
+    return sum(o.relu() for o in outs)
+
+
+def _attention_weights(features=2, size=3, seed=0):
+    rng = random.Random(seed)
+    return [[[Value(rng.uniform(-1, 1)) for _ in range(features)] for _ in range(size)] for _ in range(2)] + \
+        [[Value(rng.uniform(0.5, 1.5)) for _ in range(size)], Value(0.25)]  # v's weights > 0: u = -inf, v = -inf
+
+
+def _parameters(weights):
+    wq, wk, wv, bias = weights
+    return [p for m in (wq, wk) for row in m for p in row] + wv + [bias]
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_attention_dot_products_are_matrix_products_equal_to_the_engine(swap):
+    from autograd.batched import _Contraction, _MaxChains
+
+    positions, features = 5, 2
+    weights = _attention_weights(features)
+    params = _parameters(weights)
+    xs = [[Value(0.0) for _ in range(features)] for _ in range(positions)]
+    us = [Value(0.0) for _ in range(positions)]
+    inputs = [x for xp in xs for x in xp] + us
+
+    def build(*values):
+        it = iter(values)
+        return _attention([[next(it) for _ in range(features)] for _ in range(positions)],
+                          [next(it) for _ in range(positions)], weights, swap)
+
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(6, len(inputs))).tolist()
+    rows.append([0.5] * (positions * features) + [1.0] * positions)  # every score ties: ties split
+    rows.append(rows[0][:positions * features] + [-2.0] * positions)  # every output < 0: no gradient
+    tape = _against_engine(build, params, inputs, rows)
+    steps = tape._replay._steps
+    # q · k for every pair of positions, Σ_t w_t v_t for every position and coordinate
+    assert sum(isinstance(s, _Contraction) for s in steps) == 2
+    assert any(isinstance(s, _MaxChains) for s in steps)
+
+
+def test_a_matrix_product_padded_against_an_infinite_entry_adds_term_by_term():
+    # u = -inf at the last position: its v is -inf, and each earlier position's Σ_t w_t v_t meets
+    # it only through the padding of the product (0 × -inf, nan). The engine adds the real terms
+    # only; the last position's outputs are -inf, relu 0, their gradient 0: nothing passes on.
+    positions, features = 4, 2
+    weights = _attention_weights(features, seed=2)
+    params = _parameters(weights)
+    xs = [[Value(0.0) for _ in range(features)] for _ in range(positions)]
+    us = [Value(0.0) for _ in range(positions)]
+
+    def build(*values):
+        it = iter(values)
+        return _attention([[next(it) for _ in range(features)] for _ in range(positions)],
+                          [next(it) for _ in range(positions)], weights)
+
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(3, positions * (features + 1)))
+    rows[:, positions * features:] = np.abs(rows[:, positions * features:])  # outputs > 0: gradients
+    rows[1, -1] = -math.inf
+    rows = rows.tolist()
+    _against_engine(build, params, [x for xp in xs for x in xp] + us, rows)
+    expected = [build(*map(Value, row)).data for row in rows]
+    assert all(math.isfinite(v) for v in expected)
+    assert all(math.isfinite(p.grad) for p in params)  # as the engine: no nan from 0 × inf
+
+
+def test_which_dot_products_are_cells_of_matrix_products():
+    from autograd.batched import _matrix_products
+
+    # q · k over the pairs t <= p: a 3 x 3 product, 6 cells (of 9) used
+    q, k = [(10 * p, 10 * p + 1) for p in range(3)], [(100 + 10 * t, 101 + 10 * t) for t in range(3)]
+    dots = [(q[p], k[t]) for p in range(3) for t in range(p + 1)]
+    (products, rest) = _matrix_products(np, dots)
+    assert rest == [] and len(products) == 1
+    cells, A, B, order = products[0]
+    assert A.shape == (1, 3, 2) and B.shape == (1, 2, 3) and sorted(order) == list(range(6))
+    assert [A.ravel()[3 * 0:2].tolist(), B[0, :, 0].tolist()] == [list(q[0]), list(k[0])]
+    # Σ_t w[p, t] v[t, j] over t <= p: rows of different lengths, columns read as prefixes
+    w = {(p, t): 200 + 10 * p + t for p in range(3) for t in range(3)}
+    v = {(t, j): 300 + 10 * t + j for t in range(3) for j in range(2)}
+    dots = [(tuple(w[p, t] for t in range(p + 1)), tuple(v[t, j] for t in range(p + 1)))
+            for p in range(1, 3) for j in range(2)]
+    (products, rest) = _matrix_products(np, dots)
+    cells, A, B, order = products[0]
+    assert rest == [] and A.shape == (1, 2, 3) and B.shape == (1, 3, 2)
+    assert A[0, 0].tolist() == [w[1, 0], w[1, 1], -1]  # padding where row p = 1 stops
+    # not products: a row read with two slots at one k; one cell twice; a cell that would add
+    # a term beyond its own; a lone dot
+    assert _matrix_products(np, [((1, 2), (5, 6)), ((1, 3), (7, 8))]) == ([], [0, 1])
+    assert _matrix_products(np, [((1, 2), (5, 6)), ((1, 2), (5, 6))]) == ([], [0, 1])
+    assert _matrix_products(np, [((1, 2, 3), (7, 8, 9)), ((1, 2), (5, 6)), ((11, 12, 13), (5, 6, 14))]) == \
+        ([], [0, 1, 2])
+    assert _matrix_products(np, [((1, 2), (5, 6))]) == ([], [0])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_chains_of_max_of_different_lengths_follow_the_engine_row_by_row(shared):
+    # Two chains in one step (the shorter padded), of their own terms or sharing some: one term
+    # the largest (it takes all), ties at the largest (halves at each gate), a tie below it, nan
+    # (in one chain while the other ties), and every term -inf.
+    from autograd.batched import _MaxChains
+
+    w, c1, c2 = Value(1.5), Value(0.5), Value(-2.0)
+
+    def chain(terms):
+        m = terms[0]
+        for t in terms[1:]:
+            m = m.max(t)
+        return m
+
+    def build(*xs):
+        h = [x * w for x in xs]
+        return chain(h[:3]) * c1 + chain(h[3:] + h[1:2] if shared else h[3:]) * c2
+
+    inputs = [Value(0.0) for _ in range(7)]
+    rows = [[0.1, 0.7, -0.3, 0.2, 0.4, -1.0, 0.3], [1.0, 2.0, 2.0, 2.0, 0.0, 2.0, 1.0],
+            [3.0, 1.0, 1.0, 0.0, 0.0, 3.0, 0.5], [2.0, 2.0, 0.5, 2.0, 1.0, 2.0, 2.0],
+            [0.1, 5.0, 0.3, 0.2, 0.4, -1.0, 0.3]]  # (the shared term the largest of both chains)
+    tape = _against_engine(build, [w, c1, c2], inputs, rows)
+    assert any(isinstance(s, _MaxChains) and s.padded for s in tape._replay._steps)
+    for edge in ([0.1, math.nan, 0.3, 0.2, 0.4, 0.4, 0.1], [-math.inf] * 7, rows[4]):
+        _against_engine(build, [w, c1, c2], inputs, [edge, rows[0]])  # (a tie in a batch changes its path)
+
+
+@pytest.mark.parametrize("lengths, layout", [([4, 4], "view"), ([3, 5], "gather"), ([3, 3, 3, 12], "reduceat")])
+@pytest.mark.parametrize("dot", [False, True])
+def test_sums_of_one_vector_and_dot_products_follow_the_engine(lengths, layout, dot):
+    # Sums Σ t_j and dot products Σ a_j b_j of one level, of equal lengths lying in order (a view),
+    # of different lengths (padded), or too different (np.add.reduceat). In the last row a term
+    # is inf and its node's gradient 0: the zero rule, no nan from 0 × inf.
+    from autograd.batched import _Reduction
+
+    w, v = Value(0.5), Value(1.5)
+    cs = [Value(0.25 * (k + 1)) for k in range(len(lengths))]
+    ends = np.cumsum(lengths).tolist()
+
+    def build(*xs):
+        a = [(x * w).relu() for x in xs]
+        terms = [ai * (x * v).tanh() for ai, x in zip(a, xs)] if dot else a
+        sums = [sum(terms[end - n:end]) for n, end in zip(lengths, ends)]
+        return sum(c * (1.0 - s).relu() for c, s in zip(cs, sums))
+
+    rows = np.random.default_rng(5).uniform(-0.3, 0.3, size=(4, ends[-1]))
+    rows[3, 0] = math.inf
+    tape = _against_engine(build, [w, v, *cs] if dot else [w, *cs], [Value(0.0) for _ in range(ends[-1])],
+                           rows.tolist())
+    (step,) = [s for s in tape._replay._steps if isinstance(s, _Reduction)]
+    assert {"view": step.view, "gather": step.index is not None, "reduceat": step.starts is not None}[layout]
+
+
+@pytest.mark.parametrize("uses", [5, 100])
+def test_a_node_read_by_many_nodes_of_one_step_gets_all_their_contributions(uses):
+    # h is read by every product of one step: its contributions are summed rank by rank (a few
+    # uses), or sorted and summed by np.add.reduceat (many).
+    from autograd.batched import _Slots
+
+    w = Value(0.7)
+    cs = [Value(0.01 * (k - uses / 2)) for k in range(uses)]
+
+    def build(x):
+        h = (x * w).tanh()
+        return sum((h * c).relu() for c in cs) + h * h
+
+    tape = _against_engine(build, [w, *cs], [Value(0.0)], [[0.3], [-1.2], [2.0], [0.0]])
+    (product,) = [s for s in tape._replay._steps if getattr(s, "row", None) is PRIMITIVES["*"] and
+                  len(s.positions) == uses]
+    reads = product.operands[0]
+    assert isinstance(reads, _Slots) and not reads.unique and (reads.ranks is None) == (uses > 64)
