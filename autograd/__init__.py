@@ -8,7 +8,7 @@
 (-12.0, -4.0, -4.0, 3.0)
 
 ``backward_steps`` gives the backward pass as data, one ``Step`` per gate,
-and ``walkthrough`` plays it in an HTML page. ``draw_graph`` (and a
+and ``walkthrough`` plays it, in a notebook or an HTML page. ``draw_graph`` (and a
 walkthrough) need the ``graphviz`` package, which is imported only when it is
 first used, so ``import autograd`` stays fast.
 """
@@ -22,11 +22,15 @@ __all__ = ["Value", "grad", "no_grad", "gradcheck", "is_number", "draw_graph", "
 
 
 def __getattr__(name: str):
-    # Lazy: importing graphviz (and the tape) only when asked for.
-    if name in ("draw_graph", "walkthrough"):
-        from . import viz
+    # Lazy: importing graphviz (and the tape, and the player) only when asked for.
+    if name == "draw_graph":
+        from .viz import draw_graph
 
-        return getattr(viz, name)
+        return draw_graph
+    if name == "walkthrough":
+        from .player import walkthrough
+
+        return walkthrough
     if name == "Tape":
         from .tape import Tape
 

@@ -14,7 +14,7 @@ composites such as ``sqrt``; see :data:`FUNCTIONS`) before anything is
 evaluated; it is then evaluated by walking the tree, never by ``eval``. Any
 mistake exits with status 2 and one line on stderr, having printed and
 written nothing. ``--html FILE`` also writes a page that plays the backward
-pass step by step (:func:`autograd.viz.walkthrough`).
+pass step by step (:func:`autograd.player.walkthrough`).
 
 The expression is ASCII (as ``NAME=VALUE`` is): Python would read the
 look-alike ``ｘ`` as ``x`` and ``ℯxp`` as ``exp``, so any other character is
@@ -370,7 +370,8 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
 
 def _player_bytes(out: Value) -> bytes:
     # The player imports graphviz only when asked for.
-    from .viz import WALK_MAX_NODES, RenderError, walkthrough
+    from .player import WALK_MAX_NODES, walkthrough
+    from .viz import RenderError
 
     try:
         return walkthrough(out).html().encode("utf-8")

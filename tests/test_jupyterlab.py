@@ -1,0 +1,232 @@
+"""The player where learners open it: a real JupyterLab server, a real Chromium (Playwright).
+
+The server runs on the loopback address with a token, on a free port, with a
+root folder and Jupyter's config, data and runtime folders of its own (so nothing
+of the user's settings, trusted notebooks or extensions leaks in), and is stopped
+at the end. One test runs a notebook and plays the circuit and the sigmoid
+neuron at 1280x900; the other opens stored notebooks without running them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import nbformat.sign
+import pytest
+from playwright.sync_api import expect
+
+from autograd import backward_steps
+from autograd.player import HOW_TO_PLAY
+
+from conftest import _unavailable
+from players import assert_fits, cell_source, circuit, measure, play_through, sigmoid_neuron
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP = 90  # seconds for the server to answer
+KERNEL = 120_000  # ms for a kernel to start and run the cells
+PICTURE = "img[alt*='every gradient shown']"  # the picture of the finished pass
+
+
+class Lab:
+    """A running JupyterLab server: its address, token, folders and process."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.root = home / "root"
+        self.data = home / "data"
+        with socket.socket() as s:  # a free port, chosen by the OS
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token = os.urandom(16).hex()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path}?token={self.token}"
+
+    def environment(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
+        config = self.home / "config"
+        return {**env, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(self.data),
+                "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"), "IPYTHONDIR": str(self.home / "ipython"),
+                "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+                "JUPYTERLAB_WORKSPACES_DIR": str(config / "lab" / "workspaces"), "JUPYTER_PLATFORM_DIRS": "0"}
+
+    def answers(self) -> bool:
+        request = urllib.request.Request(f"{self.base}/api/status",
+                                         headers={"Authorization": f"token {self.token}"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+        try:
+            with opener.open(request, timeout=5) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    try:
+        import anywidget  # noqa: F401  (the kernel's player)
+        import jupyterlab  # noqa: F401
+    except ImportError as missing:
+        _unavailable(f"{missing.name} is not installed: pip install -e '.[test]'")
+    lab = Lab(tmp_path_factory.mktemp("jupyter"))
+    lab.root.mkdir()
+    # JupyterLab's news, off: nothing to fetch here, and its toast would cover the notebook.
+    labconfig = lab.home / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {
+        "@jupyterlab/apputils-extension:announcements": True}}))
+    log = (lab.home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={lab.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={lab.token}",
+         f"--ServerApp.root_dir={lab.root}", "--ServerApp.allow_root=True",  # CI runs as root
+         "--LabApp.extension_manager=readonly"],  # no extension manager asking PyPI
+        env=lab.environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the kernels it starts are stopped with it
+    )
+    try:
+        deadline = time.monotonic() + STARTUP
+        while not lab.answers():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not start:\n{(lab.home / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield lab
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def window(browser):
+    """A fresh page at 1280x900 that records the errors it meets; animations off, so measures are final."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def notebook(path: Path, *sources: str) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def open_notebook(page, lab: Lab, name: str):
+    """Open ``name`` in JupyterLab, wait for its kernel to be ready (nothing is run), return its panel."""
+    page.goto(lab.url(f"lab/tree/{name}"))
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")  # the tab on show (others may be restored)
+    panel.locator(".jp-Cell").first.wait_for(timeout=KERNEL)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=KERNEL)
+    return panel
+
+
+def run_all(page) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def cells(page) -> tuple[int, int]:
+    """How many cells the notebook has, and which is active: what a stray key would change."""
+    return page.evaluate("""() => { const all = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
+        return [all.length, all.findIndex((c) => c.classList.contains('jp-mod-active'))]; }""")
+
+
+def test_players_play_in_a_running_notebook(lab, window):
+    notebook(lab.root / "live.ipynb", cell_source(circuit), cell_source(sigmoid_neuron))
+    panel = open_notebook(window, lab, "live.ipynb")
+    run_all(window)
+    # Both cells run (their prompts numbered), then each player brought into view: JupyterLab
+    # skips drawing the cells out of view.
+    expect(panel.locator(".jp-InputPrompt").nth(1)).to_have_text("[2]:", timeout=KERNEL)
+    players = panel.locator("[data-valuegrad-player]")
+    for k in range(2):
+        players.nth(k).evaluate("(player) => player.scrollIntoView({block: 'center'})", timeout=KERNEL)
+        players.nth(k).wait_for(timeout=KERNEL)
+    assert players.count() == 2
+    for player, build in zip((players.nth(0), players.nth(1)), (circuit, sigmoid_neuron)):
+        play_through(window, player, len(backward_steps(build())))
+        # Keys pressed in the player stay there: in command mode "b" would add a cell, ↓ move to the next.
+        before = cells(window)
+        for key in ("b", "ArrowDown", "ArrowLeft"):
+            window.keyboard.press(key)
+        assert cells(window) == before
+    # Fit all, zoom in, then a narrower window: the player keeps to the room it has.
+    sigmoid = players.nth(1)
+    sigmoid.get_by_role("button", name="Fit all").click()
+    whole = sigmoid.locator(".frame:not([hidden]) svg").bounding_box()
+    view = sigmoid.locator(".view").bounding_box()
+    assert whole["width"] <= view["width"] + 1 and whole["height"] <= view["height"] + 1
+    sigmoid.get_by_role("button", name="Zoom in").click()
+    assert sigmoid.locator(".frame:not([hidden]) svg").bounding_box()["width"] > whole["width"] * 1.2
+    window.set_viewport_size({"width": 760, "height": 900})
+    assert_fits(measure(sigmoid))
+    assert window.errors == []
+
+
+def test_stored_outputs_show_a_picture_without_running(lab, window, dot, notebook_runner):
+    """Notebooks opened without running them (a kernel starts, but has made no widget).
+
+    JupyterLab renders an output in the most preferred form it may: for an
+    untrusted notebook (one it has not saved itself: a clone, a download) only
+    safe renderers count, so a widget view (unsafe) is passed over for the
+    output's HTML, sanitized: our picture and the line on how to play it. For a
+    trusted notebook the widget view wins, and ipywidgets 8, finding no model
+    for it in the new kernel, shows "Error displaying widget: model not found".
+    So the notebooks we store keep no widget views (tools/run_notebooks.py):
+    they show the picture either way.
+    """
+    notary = nbformat.sign.NotebookNotary(data_dir=str(lab.data))  # the server's trust database
+    opened = []
+    for name in ("01_values_and_backward.ipynb", "02_sigmoid_neuron.ipynb"):
+        stored = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        nbformat.write(stored, lab.root / name)
+        trusted = nbformat.from_dict(json.loads(nbformat.writes(stored)))
+        trusted.metadata["copy"] = "trusted"  # another notebook: trust is per content
+        notary.sign(trusted)
+        nbformat.write(trusted, lab.root / f"trusted-{name}")
+        opened += [name, f"trusted-{name}"]
+    # As a kernel sent it, widget view included: JupyterLab's choice depends on trust.
+    notebook(lab.root / "sent.ipynb", cell_source(sigmoid_neuron))
+    sent, _ = notebook_runner.execute(lab.root / "sent.ipynb")
+    bundle = sent.cells[0].outputs[0]["data"]
+    assert {"application/vnd.jupyter.widget-view+json", "text/html", "image/svg+xml"} <= set(bundle)
+    nbformat.write(sent, lab.root / "sent.ipynb")
+    sent.metadata["copy"] = "trusted"
+    notary.sign(sent)
+    nbformat.write(sent, lab.root / "trusted-sent.ipynb")
+
+    for name in [*opened, "sent.ipynb"]:
+        panel = open_notebook(window, lab, name)
+        outputs = panel.locator(".jp-OutputArea-output")
+        picture = outputs.locator(PICTURE)
+        # JupyterLab skips drawing the cells out of view, which Playwright takes for hidden: scroll there.
+        picture.evaluate("(img) => img.scrollIntoView({block: 'center'})", timeout=KERNEL)
+        expect(picture).to_be_visible()
+        box = picture.bounding_box()
+        assert box["width"] > 300 and box["height"] > 100, (name, box)
+        assert picture.evaluate("(img) => img.complete && img.naturalWidth > 0"), name
+        line = outputs.get_by_text(HOW_TO_PLAY)
+        line.scroll_into_view_if_needed()
+        assert line.is_visible() and line.bounding_box()["y"] < picture.bounding_box()["y"], name  # read first
+        assert outputs.locator("button, [data-valuegrad-player]").count() == 0, name  # no dead control
+    outputs = open_notebook(window, lab, "trusted-sent.ipynb").locator(".jp-OutputArea-output")
+    expect(outputs.first).to_have_text("Error displaying widget: model not found", timeout=KERNEL)
+    assert window.errors == []
