@@ -50,6 +50,26 @@ def torch():
 
 
 @pytest.fixture(scope="session")
+def anywidget():
+    """The anywidget module (the notebook player's widget library: the ``[notebooks]`` extra)."""
+    try:
+        import anywidget as module
+    except ImportError:
+        _unavailable("anywidget is not installed: pip install -e '.[notebooks]'")
+    return module
+
+
+@pytest.fixture(scope="session")
+def jupyterlab(anywidget):
+    """The jupyterlab module: a real notebook front-end, to play the player in (its kernel needs anywidget)."""
+    try:
+        import jupyterlab as module
+    except ImportError:
+        _unavailable("JupyterLab is not installed: pip install -e '.[test]'")
+    return module
+
+
+@pytest.fixture(scope="session")
 def dot():
     """Path to Graphviz's dot binary."""
     path = shutil.which("dot")

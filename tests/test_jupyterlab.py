@@ -27,7 +27,6 @@ from playwright.sync_api import expect
 from autograd import backward_steps
 from autograd.player import HOW_TO_PLAY
 
-from conftest import _unavailable
 from players import assert_fits, cell_source, circuit, measure, play_through, sigmoid_neuron
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,12 +71,7 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    try:
-        import anywidget  # noqa: F401  (the kernel's player)
-        import jupyterlab  # noqa: F401
-    except ImportError as missing:
-        _unavailable(f"{missing.name} is not installed: pip install -e '.[test]'")
+def lab(tmp_path_factory, jupyterlab):
     lab = Lab(tmp_path_factory.mktemp("jupyter"))
     lab.root.mkdir()
     # JupyterLab's news, off: nothing to fetch here, and its toast would cover the notebook.
