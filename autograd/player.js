@@ -13,7 +13,7 @@ const READABLE_PX = 10; // the current gate's text is never drawn smaller than t
 const MARGIN = 16; // px kept between the followed gate and the edge of the view
 const ZOOM = 1.25; // one press of a zoom button or key
 const MAX_SCALE = 4;
-const KEYS_HELP = "←/→ step, Home/End first/last, +/− zoom, 0 fit all, drag to pan";
+const KEYS_HELP = "keys: ←/→ step, Home/End first/last, +/− zoom, 0 fit all; drag to pan";
 
 function element(tag, className, text) {
   const e = document.createElement(tag);
@@ -22,15 +22,17 @@ function element(tag, className, text) {
   return e;
 }
 
-function button(name, label, title, arrowFirst) {
-  // The accessible name is `name` alone: the arrow is decoration.
-  const b = element("button");
+function button(text, title, { arrow = "", after = false, label = "" } = {}) {
+  const b = element("button", "", text);
   b.type = "button";
   b.title = title;
-  const arrow = element("span", "arrow", label);
-  arrow.setAttribute("aria-hidden", "true");
-  if (arrowFirst) b.append(arrow, " " + name);
-  else b.append(name + (label ? " " : ""), ...(label ? [arrow] : []));
+  if (label) b.setAttribute("aria-label", label);
+  if (arrow) {
+    const a = element("span", "arrow", arrow);
+    a.setAttribute("aria-hidden", "true"); // decoration: the accessible name is the text alone
+    if (after) b.append(" ", a);
+    else b.prepend(a, " ");
+  }
   return b;
 }
 
@@ -50,21 +52,18 @@ function render({ model, el }) {
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.setAttribute("role", "group");
   root.setAttribute("aria-label", model.get("title"));
-  root.title = KEYS_HELP;
   root.tabIndex = 0;
   if (page) root.setAttribute("data-page", "");
 
-  const prev = button("Previous", "◀", "previous step (←; Home: the first)", true);
-  const next = button("Next", "▶", "next step (→; End: the last)", false);
+  const prev = button("Previous", "previous step (←; Home: the first)", { arrow: "◀" });
+  const next = button("Next", "next step (→; End: the last)", { arrow: "▶", after: true });
   const counter = element("span", "counter", "step ");
   const index = element("span", "index");
   index.setAttribute("data-valuegrad-step", "");
   counter.append(index);
-  const zoomOut = button("−", "", "zoom out (−, or Ctrl+wheel)", false);
-  zoomOut.setAttribute("aria-label", "Zoom out");
-  const zoomIn = button("+", "", "zoom in (+, or Ctrl+wheel)", false);
-  zoomIn.setAttribute("aria-label", "Zoom in");
-  const fit = button("Fit all", "", "the whole graph (0)", false);
+  const zoomOut = button("−", "zoom out (−, or Ctrl+wheel)", { label: "Zoom out" });
+  const zoomIn = button("+", "zoom in (+, or Ctrl+wheel)", { label: "Zoom in" });
+  const fit = button("Fit all", "the whole graph (0)");
   const bar = element("div", "bar");
   bar.append(prev, counter, next, element("span", "gap"), zoomOut, zoomIn, fit);
 
@@ -94,6 +93,7 @@ function render({ model, el }) {
     item.append(words);
     legend.append(item);
   }
+  legend.append(element("span", "item keys", KEYS_HELP));
   root.append(bar, view, text, legend);
   el.append(root);
 
@@ -311,8 +311,9 @@ function render({ model, el }) {
   };
 }
 
-// The standalone page: the same player, its model kept in the page.
+// The standalone page: the same player, its model kept in the page (the frames in <template>s).
 function playPage(data) {
+  data.frames = [...document.querySelectorAll("template.valuegrad-frame")].map((t) => t.innerHTML);
   const listeners = [];
   const model = {
     get: (key) => data[key],

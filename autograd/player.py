@@ -101,13 +101,16 @@ class Walkthrough:
         Content-Security-Policy lets only its own script and stylesheet run."""
         style = _asset("player.css") + _PAGE_STYLE
         script = _asset("player.js") + _PAGE_START
-        # JSON in a <script> element: no "<" in it, so nothing a label holds can end the element.
-        data = json.dumps({**self._model(), "page": True}, ensure_ascii=False).replace("<", "\\u003c")
+        # The frames as markup (in <template>s: parsed, never shown or run), the rest as JSON in a
+        # <script> element, with no "<" in it: nothing a label holds can end the element.
+        model = self._model()
+        frames = "\n".join(f'<template class="valuegrad-frame">{svg}</template>' for svg in model.pop("frames"))
+        data = json.dumps({**model, "page": True}, ensure_ascii=False).replace("<", "\\u003c")
         digest = {t: base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() for t in (style, script)}
         policy = (f"default-src 'none'; style-src 'sha256-{digest[style]}'; "
                   f"script-src 'sha256-{digest[script]}'; base-uri 'none'; form-action 'none'")
         return Template(_PAGE).substitute(policy=policy, title=escape(f"valuegrad: {self._title}"),
-                                          style=style, data=data, script=script)
+                                          style=style, frames=frames, data=data, script=script)
 
     def save(self, path: PathLike) -> None:
         """Write ``html()`` to ``path``, atomically."""
@@ -263,6 +266,7 @@ _PAGE = """<!DOCTYPE html>
 <style>$style</style>
 </head>
 <body>
+$frames
 <script type="application/json" id="valuegrad-data">$data</script>
 <script type="module">$script</script>
 </body>

@@ -9,8 +9,10 @@ neuron at 1280x900; the other opens stored notebooks without running them.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,7 +26,7 @@ import nbformat.sign
 import pytest
 from playwright.sync_api import expect
 
-from autograd import backward_steps
+from autograd import backward_steps, walkthrough
 from autograd.player import HOW_TO_PLAY
 
 from players import assert_fits, cell_source, circuit, measure, play_through, sigmoid_neuron
@@ -224,3 +226,23 @@ def test_stored_outputs_show_a_picture_without_running(lab, window, dot, noteboo
     outputs = open_notebook(window, lab, "trusted-sent.ipynb").locator(".jp-OutputArea-output")
     expect(outputs.first).to_have_text("Error displaying widget: model not found", timeout=KERNEL)
     assert window.errors == []
+
+
+def test_nbviewer_shows_the_picture(jupyterlab, dot, monkeypatch):
+    """nbviewer renders with nbconvert: the stored notebooks, and an output with a widget view but
+    no widget state, come out as the picture and the line, with no widget and no control."""
+    from nbconvert import HTMLExporter
+
+    import autograd.player
+
+    monkeypatch.setattr(autograd.player, "_in_kernel", lambda: True)
+    data, metadata = walkthrough(sigmoid_neuron())._repr_mimebundle_()  # as a kernel sends it
+    sent = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        cell_source(sigmoid_neuron), outputs=[nbformat.v4.new_output("display_data", data=data, metadata=metadata)])])
+    assert "application/vnd.jupyter.widget-view+json" in data
+    for nb in (nbformat.read(ROOT / "notebooks" / "02_sigmoid_neuron.ipynb", as_version=4), sent):
+        page, _ = HTMLExporter().from_notebook_node(nb)
+        pictures = [tag for tag in re.findall(r"<img [^>]*>", page) if "every gradient shown" in tag]
+        assert len(pictures) == 1 and 'src="data:image/svg+xml;base64,' in pictures[0]
+        assert HOW_TO_PLAY in html.unescape(page)
+        assert "vnd.jupyter.widget-view" not in page and "<button" not in page

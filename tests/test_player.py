@@ -28,8 +28,10 @@ from players import circuit, sigmoid_neuron
 ROOT = Path(__file__).resolve().parent.parent
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "<script>document.title='pwned'</script>"
-PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "script"}
-"""Everything the page is made of: the frames are data, for its script to place."""
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "script", "template",
+             "svg", "g", "polygon", "polyline", "ellipse", "path", "text"}
+"""Everything the page is made of (the frames in <template>s, for its script to place); anything else
+(an <img>, an <iframe>, a <link>) would be a label turned into markup, or a way out to the network."""
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -63,8 +65,10 @@ def hostile_circuit():
 
 
 def page_data(page: str) -> dict:
+    """The page's player data: its JSON, and its frames (the markup in its <template>s)."""
     (data,) = [text for kind, text in Tags(page).scripts if kind == "application/json"]
-    return json.loads(data)
+    frames = re.findall(r'<template class="valuegrad-frame">(.*?)</template>', page, flags=re.S)
+    return {**json.loads(data), "frames": frames}
 
 
 def test_the_page_is_self_contained_and_escaped(tmp_path, dot):
@@ -81,9 +85,9 @@ def test_the_page_is_self_contained_and_escaped(tmp_path, dot):
     assert "url(" not in page and "@import" not in page and "import(" not in page
     csp = next(a["content"] for t, a in parsed.tags if a.get("http-equiv") == "Content-Security-Policy")
     assert csp.startswith("default-src 'none';") and "unsafe" not in csp
-    # The labels reach the page as data only: nothing in it can end its <script>, and in the
-    # drawings (markup, placed by the script) they are escaped.
-    assert HOSTILE not in page and "<img" not in page and "<b>" not in page and "</script><" not in page
+    # The labels reach the page as text in the JSON (nothing in it can end its <script>) and
+    # escaped in the drawings' markup.
+    assert HOSTILE not in page and "<img" not in page and "<b>" not in page
     data = page_data(page)
     assert data["page"] is True and data["step"] == 0
     assert any(HOSTILE in text for text in data["texts"])  # shown as text (textContent)
