@@ -8,9 +8,9 @@
 (-12.0, -4.0, -4.0, 3.0)
 
 ``backward_steps`` gives the backward pass as data, one ``Step`` per gate,
-and ``walkthrough`` plays it, in a notebook or an HTML page. ``draw_graph`` (and a
-walkthrough) need the ``graphviz`` package, which is imported only when it is
-first used, so ``import autograd`` stays fast.
+and ``walkthrough`` plays it, in a notebook or an HTML page. ``draw_graph``
+(and a walkthrough) need the ``graphviz`` package, which is imported only when
+it is first used, so ``import autograd`` stays fast.
 """
 
 from .check import gradcheck

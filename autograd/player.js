@@ -102,8 +102,8 @@ function render({ model, el }) {
   const W = svg0.width.baseVal.value || 1;
   const H = svg0.height.baseVal.value || 1;
   const unit = W / (svg0.viewBox.baseVal && svg0.viewBox.baseVal.width ? svg0.viewBox.baseVal.width : W);
-  const fonts = [...svg0.querySelectorAll("text")].map((t) => parseFloat(t.getAttribute("font-size")) || 14);
-  const readable = READABLE_PX / (unit * Math.min(...fonts, 14));
+  const font = Math.min(...[...svg0.querySelectorAll("text")].map((t) => parseFloat(t.getAttribute("font-size")) || 14));
+  const readable = READABLE_PX / (unit * font); // 0 for a drawing without text: no need to zoom
 
   let k = -1; // the frame on show
   let s = 1, x = 0, y = 0; // the stage's transform: screen = content * s + (x, y)
@@ -262,6 +262,7 @@ function render({ model, el }) {
       zoom(Math.exp(-e.deltaY / 300), e.clientX - r.left, e.clientY - r.top);
     } else if (Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
       x -= e.deltaX; // a sideways scroll pans; an up/down one scrolls the notebook or page
+      fitted = false;
       apply();
     } else return;
     e.preventDefault();

@@ -1,4 +1,4 @@
-"""The backward pass as data, one step per gate, and the HTML player that shows it.
+"""The backward pass as data, one step per gate, and the text that reads it out.
 
 ``backward_steps(root)`` replays what ``root.backward()`` does without
 touching any ``.grad``: for each interior node, in the order ``backward()``

@@ -189,7 +189,7 @@ def test_without_anywidget_the_output_is_the_picture(monkeypatch, dot):
     data, _ = player._repr_mimebundle_()
     assert WIDGET_VIEW not in data and HOW_TO_PLAY in data["text/plain"]
     with pytest.raises(ImportError, match=r"pip install \"valuegrad\[notebooks\]\""):
-        player.widget
+        _ = player.widget
 
 
 def test_walkthrough_changes_no_grad_and_guards_its_size(dot):
@@ -227,12 +227,17 @@ def test_walkthrough_is_written_atomically(tmp_path, monkeypatch, dot):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["walk.html"]  # no temporary file left
 
 
-def test_the_player_and_its_widget_library_load_only_when_used(dot):
-    # import autograd loads no player, Graphviz or widget; a player made outside a kernel, no widget.
+def test_public_names_and_a_fast_import(dot):
+    assert {"backward_steps", "Step", "walkthrough"} <= set(autograd.__all__)
+    assert autograd.walkthrough is walkthrough
+    # import autograd loads no player, Graphviz, page helper or widget; a player made outside a
+    # kernel, no widget library.
     code = ("import sys, autograd; from autograd import backward_steps, Step, Value; "
-            "before = sorted(m for m in ('graphviz', 'autograd.player', 'anywidget', 'ipywidgets') if m in sys.modules); "
+            "first = ('graphviz', 'autograd.player', 'xml.etree.ElementTree', 'html', 'hashlib', 'string'); "
+            "widgets = ('anywidget', 'ipywidgets', 'IPython'); "
+            "before = [m for m in first + widgets if m in sys.modules]; "
             "autograd.walkthrough(Value(1.0, 'x') * 2).html(); "
-            "print(before, sorted(m for m in ('anywidget', 'ipywidgets', 'IPython') if m in sys.modules))")
+            "print(before, [m for m in widgets if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
