@@ -50,8 +50,8 @@ class Lab:
         self.token = os.urandom(16).hex()
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def url(self, path: str) -> str:
-        return f"{self.base}/{path}?token={self.token}"
+    def url(self, path: str, query: str = "") -> str:
+        return f"{self.base}/{path}?{query}token={self.token}"
 
     def environment(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
@@ -126,12 +126,22 @@ def notebook(path: Path, *sources: str) -> None:
 
 
 def open_notebook(page, lab: Lab, name: str):
-    """Open ``name`` in JupyterLab, wait for its kernel to be ready (nothing is run), return its panel."""
-    page.goto(lab.url(f"lab/tree/{name}"))
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")  # the tab on show (others may be restored)
+    """Open ``name`` alone in JupyterLab (``reset``: no tab of an earlier visit comes back), wait
+    for its kernel to be ready (nothing is run), and return its panel."""
+    page.goto(lab.url(f"lab/tree/{name}", "reset&"))
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+    expect(tab).to_have_text(name, timeout=KERNEL)
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator(".jp-Cell").first.wait_for(timeout=KERNEL)
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=KERNEL)
     return panel
+
+
+def reveal(element) -> None:
+    """Scroll ``element`` into view once it exists. JupyterLab skips drawing the cells out of view
+    (CSS content-visibility), which Playwright takes for hidden: its own scrolling would wait forever."""
+    element.evaluate("(e) => e.scrollIntoView({block: 'center'})", timeout=KERNEL)
+    expect(element).to_be_visible()
 
 
 def run_all(page) -> None:
@@ -149,13 +159,11 @@ def test_players_play_in_a_running_notebook(lab, window):
     notebook(lab.root / "live.ipynb", cell_source(circuit), cell_source(sigmoid_neuron))
     panel = open_notebook(window, lab, "live.ipynb")
     run_all(window)
-    # Both cells run (their prompts numbered), then each player brought into view: JupyterLab
-    # skips drawing the cells out of view.
+    # Both cells run (their prompts numbered), then each player brought into view.
     expect(panel.locator(".jp-InputPrompt").nth(1)).to_have_text("[2]:", timeout=KERNEL)
     players = panel.locator("[data-valuegrad-player]")
     for k in range(2):
-        players.nth(k).evaluate("(player) => player.scrollIntoView({block: 'center'})", timeout=KERNEL)
-        players.nth(k).wait_for(timeout=KERNEL)
+        reveal(players.nth(k))
     assert players.count() == 2
     for player, build in zip((players.nth(0), players.nth(1)), (circuit, sigmoid_neuron)):
         play_through(window, player, len(backward_steps(build())))
@@ -213,15 +221,13 @@ def test_stored_outputs_show_a_picture_without_running(lab, window, dot, noteboo
         panel = open_notebook(window, lab, name)
         outputs = panel.locator(".jp-OutputArea-output")
         picture = outputs.locator(PICTURE)
-        # JupyterLab skips drawing the cells out of view, which Playwright takes for hidden: scroll there.
-        picture.evaluate("(img) => img.scrollIntoView({block: 'center'})", timeout=KERNEL)
-        expect(picture).to_be_visible()
+        reveal(picture)
         box = picture.bounding_box()
         assert box["width"] > 300 and box["height"] > 100, (name, box)
         assert picture.evaluate("(img) => img.complete && img.naturalWidth > 0"), name
         line = outputs.get_by_text(HOW_TO_PLAY)
-        line.scroll_into_view_if_needed()
-        assert line.is_visible() and line.bounding_box()["y"] < picture.bounding_box()["y"], name  # read first
+        reveal(line)
+        assert line.bounding_box()["y"] < picture.bounding_box()["y"], name  # read first
         assert outputs.locator("button, [data-valuegrad-player]").count() == 0, name  # no dead control
     outputs = open_notebook(window, lab, "trusted-sent.ipynb").locator(".jp-OutputArea-output")
     expect(outputs.first).to_have_text("Error displaying widget: model not found", timeout=KERNEL)
