@@ -30,11 +30,15 @@ import xml.etree.ElementTree as ET
 from html import escape
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from .engine import Value
 from .files import PathLike, write_atomic
 from .viz import CURRENT_COLOR, DONE_COLOR, WAITING_COLOR, StepDrawings, graph_nodes, render
 from .walk import Step, backward_steps, describe, gate, name, number
+
+if TYPE_CHECKING:
+    import anywidget
 
 __all__ = ["Walkthrough", "walkthrough"]
 
@@ -83,7 +87,7 @@ class Walkthrough:
                 "legend": [list(item) for item in LEGEND], "step": 0}
 
     @property
-    def widget(self):
+    def widget(self) -> anywidget.AnyWidget:
         """The notebook player, an anywidget widget made on first use (the ``[notebooks]`` extra).
 
         Its ``step`` trait is the frame on show, in every view of it: set it to
@@ -117,8 +121,8 @@ class Walkthrough:
         write_atomic(path, self.html().encode("utf-8"))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
-        # One output, several forms: the live widget where a kernel and anywidget are (its view
-        # comes first in every notebook front-end), else the picture and the line on how to play.
+        # One output, several forms: the widget's view where a kernel and anywidget are (a front-end
+        # that can render it prefers it), and for all others the picture and the line on how to play.
         svg = base64.b64encode(self._picture.encode("utf-8")).decode("ascii")
         width, height = _size_px(self._picture)
         data = {

@@ -4,7 +4,9 @@
 it shows inline in Jupyter and renders with the graphviz package's own
 ``.pipe(format="svg")`` / ``.render(...)``; ``render`` does the same but
 turns a missing or failing ``dot`` program into a ``RenderError`` that says
-what to do. This is the only module that imports graphviz, so
+what to do. ``StepDrawings`` draws every step of one backward pass (the
+player's frames, ``draw_graph(root, step=k)`` for each k) from the steps
+worked out once. This is the only module that imports graphviz, so
 ``import autograd`` never pays for it.
 """
 
@@ -166,8 +168,7 @@ def graph_nodes(root: Value, max_nodes: int, caller: str, verb: str) -> list[Val
     if len(nodes) > max_nodes:
         raise ValueError(
             f"the graph has {len(nodes)} nodes, more than max_nodes={max_nodes}; "
-            f"to {verb} it anyway, "
-            f"pass max_nodes={len(nodes)} (or more) to {caller}"
+            f"to {verb} it anyway, pass max_nodes={len(nodes)} (or more) to {caller}"
         )
     return nodes
 
@@ -305,12 +306,13 @@ class _Frame:
     def value(self, node: Value) -> dict:
         if self.current is not None and node is self.current.node:
             return {"fillcolor": CURRENT_COLOR, "class": "current"}
-        look = {"fillcolor": DONE_COLOR if node in self.done else WAITING_COLOR}
+        done = node in self.done
+        look, classes = {"fillcolor": DONE_COLOR if done else WAITING_COLOR}, ["done"] if done else []
         if self.current is not None and node in self.current.node.parents:
             look.update(color=CURRENT_COLOR, penwidth="2")
-            look["class"] = "input"
-        elif node in self.done:
-            look["class"] = "done"
+            classes.append("input")
+        if classes:
+            look["class"] = " ".join(classes)
         return look
 
     def grad(self, node: Value) -> str:

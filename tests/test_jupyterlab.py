@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -88,7 +87,7 @@ def lab(tmp_path_factory, jupyterlab):
          f"--ServerApp.root_dir={lab.root}", "--ServerApp.allow_root=True",  # CI runs as root
          "--LabApp.extension_manager=readonly"],  # no extension manager asking PyPI
         env=lab.environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the kernels it starts are stopped with it
+        start_new_session=True,  # a Ctrl+C in the terminal is for pytest; the server is stopped below
     )
     try:
         deadline = time.monotonic() + STARTUP
@@ -98,12 +97,11 @@ def lab(tmp_path_factory, jupyterlab):
             time.sleep(0.5)
         yield lab
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()  # on SIGTERM the server shuts its kernels down, then exits
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.wait()
         log.close()
 
