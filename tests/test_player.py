@@ -139,8 +139,8 @@ def test_the_steps_are_worked_out_once(monkeypatch, dot):
         monkeypatch.setattr(module, "topological_order", counting("topological_order", topological_order))
     player = walkthrough(sigmoid_neuron())
     assert len(player.steps) == 8
-    # one walk for the size guard and the drawings, one inside backward_steps: not one per frame
-    assert calls == {"backward_steps": 1, "topological_order": 2}
+    # one walk for the size guard and the drawings (and backward_steps' own, if it makes one): not one per frame
+    assert calls["backward_steps"] == 1 and 1 <= calls["topological_order"] <= 2, calls
 
 
 def test_a_notebook_output_carries_a_picture_and_how_to_play(monkeypatch, dot):
