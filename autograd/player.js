@@ -48,8 +48,6 @@ function render({ model, el }) {
 
   const root = element("div", "valuegrad-player");
   root.setAttribute("data-valuegrad-player", "");
-  // JupyterLab (Lumino) runs no keyboard shortcut for a key pressed inside this element.
-  root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.setAttribute("role", "group");
   root.setAttribute("aria-label", model.get("title"));
   root.tabIndex = 0;
@@ -223,15 +221,17 @@ function render({ model, el }) {
     else return;
     e.preventDefault();
   }
-  // A page of its own listens to the whole document; a player in a notebook only while it has the
-  // focus, and no key pressed in it goes on to the notebook (where "d d" would delete a cell).
-  if (page) document.addEventListener("keydown", onKey);
-  else {
-    root.addEventListener("keydown", (e) => {
-      onKey(e);
-      e.stopPropagation();
-    });
+  // A page of its own listens to the whole document. A player in a notebook takes the keys pressed
+  // in it (while it has the focus) before the notebook can: at the window, in the capture phase,
+  // since a front-end may read keys there too (Notebook 7 runs its shortcuts on the document's
+  // capture phase), and no key goes on from there (in a notebook "d d" would delete a cell).
+  function onKeyInside(e) {
+    if (!root.contains(e.target)) return;
+    onKey(e);
+    e.stopPropagation();
   }
+  if (page) document.addEventListener("keydown", onKey);
+  else window.addEventListener("keydown", onKeyInside, true);
 
   // Pan by dragging; zoom with Ctrl+wheel (a trackpad's pinch), about the pointer.
   let drag = null;
@@ -308,7 +308,7 @@ function render({ model, el }) {
     if (page) {
       document.removeEventListener("keydown", onKey);
       window.removeEventListener("hashchange", onHash);
-    }
+    } else window.removeEventListener("keydown", onKeyInside, true);
   };
 }
 

@@ -70,6 +70,16 @@ def jupyterlab(anywidget):
 
 
 @pytest.fixture(scope="session")
+def notebook_app(anywidget):
+    """The notebook module (Jupyter Notebook 7): a second real front-end for the player."""
+    try:
+        import notebook as module
+    except ImportError:
+        _unavailable("Jupyter Notebook 7 is not installed: pip install -e '.[test]'")
+    return module
+
+
+@pytest.fixture(scope="session")
 def dot():
     """Path to Graphviz's dot binary."""
     path = shutil.which("dot")
