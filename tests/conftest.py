@@ -7,6 +7,7 @@ need them are skipped with the reason. In CI (``VALUEGRAD_REQUIRE_ALL=1``, set
 by ``.ci/run``) a missing one is a failure.
 """
 
+import importlib
 import importlib.util
 import os
 import random
@@ -49,34 +50,30 @@ def torch():
     return torch_module
 
 
+def _installed(module: str, what: str):
+    """The module named ``module`` (``what``, from the test extra), or the test is unavailable."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        _unavailable(f"{what} is not installed: pip install -e '.[test]'")
+
+
 @pytest.fixture(scope="session")
 def anywidget():
     """The anywidget module (the notebook player's widget library: the ``[notebooks]`` extra)."""
-    try:
-        import anywidget as module
-    except ImportError:
-        _unavailable("anywidget is not installed: pip install -e '.[notebooks]'")
-    return module
+    return _installed("anywidget", "anywidget")
 
 
 @pytest.fixture(scope="session")
 def jupyterlab(anywidget):
     """The jupyterlab module: a real notebook front-end, to play the player in (its kernel needs anywidget)."""
-    try:
-        import jupyterlab as module
-    except ImportError:
-        _unavailable("JupyterLab is not installed: pip install -e '.[test]'")
-    return module
+    return _installed("jupyterlab", "JupyterLab")
 
 
 @pytest.fixture(scope="session")
 def notebook_app(anywidget):
     """The notebook module (Jupyter Notebook 7): a second real front-end for the player."""
-    try:
-        import notebook as module
-    except ImportError:
-        _unavailable("Jupyter Notebook 7 is not installed: pip install -e '.[test]'")
-    return module
+    return _installed("notebook", "Jupyter Notebook 7")
 
 
 @pytest.fixture(scope="session")

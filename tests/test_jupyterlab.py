@@ -1,10 +1,12 @@
-"""The player where learners open it: a real JupyterLab server, a real Chromium (Playwright).
+"""The player where learners open it: real Jupyter servers (JupyterLab 4, Notebook 7), a real
+Chromium (Playwright).
 
-The server runs on the loopback address with a token, on a free port, with a
-root folder and Jupyter's config, data and runtime folders of its own (so nothing
-of the user's settings, trusted notebooks or extensions leaks in), and is stopped
-at the end. One test runs a notebook and plays the circuit and the sigmoid
-neuron at 1280x900; the other opens stored notebooks without running them.
+Each server runs on the loopback address with a token, on a free port, with a
+root folder and Jupyter's config, data and runtime folders of its own (so
+nothing of the user's settings, trusted notebooks or extensions leaks in), and
+is stopped at the end. One test runs a notebook and plays the circuit and the
+sigmoid neuron at 1280x900, in each front-end; another opens stored notebooks
+in JupyterLab without running them; a third renders them as nbviewer does.
 """
 
 from __future__ import annotations
