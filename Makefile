@@ -38,11 +38,12 @@ $(VENV)/.lint: pyproject.toml | $(PY)
 dot:
 	@bash tools/ensure-dot.sh
 
-# the browser that plays the HTML walkthrough in tests/test_browser.py
+# the browser that plays the player in tests/test_browser.py (its page) and tests/test_jupyterlab.py
+# (a real JupyterLab), driven by Playwright (pip: the test extra)
 chromium:
 	@bash tools/ensure-chromium.sh
 
-## test: the whole suite, notebooks and a headless browser included (PyTorch cross-checks run when torch is installed)
+## test: the whole suite, notebooks, a headless browser and a JupyterLab server included (PyTorch cross-checks run when torch is installed)
 test: $(VENV)/.test dot chromium
 	$(PY) -m pytest
 
@@ -66,7 +67,7 @@ bench: $(VENV)/.bench
 notebooks: $(VENV)/.test dot
 	$(PY) tools/run_notebooks.py --inplace
 
-## lab: JupyterLab on the notebooks
+## lab: JupyterLab on the notebooks (the [notebooks] extra: JupyterLab and anywidget, for the live player)
 lab: $(VENV)/.notebooks dot
 	$(VENV)/bin/jupyter lab notebooks/
 

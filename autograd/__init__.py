@@ -8,7 +8,7 @@
 (-12.0, -4.0, -4.0, 3.0)
 
 ``backward_steps`` gives the backward pass as data, one ``Step`` per gate,
-and ``walkthrough`` plays it in an HTML page. ``audit`` checks a
+and ``walkthrough`` plays it, in a notebook or an HTML page. ``audit`` checks a
 graph built by someone else's engine (a learner's micrograd), node by node.
 ``draw_graph`` (and a walkthrough) need the ``graphviz`` package, which is imported only when it is
 first used, so ``import autograd`` stays fast.
@@ -28,8 +28,9 @@ from .walk import Step, backward_steps
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (3 ms); checkers read it as True
 if TYPE_CHECKING:  # for type checkers; at run time they load lazily, below
     from .audit import Audit, audit
+    from .player import walkthrough
     from .tape import Tape
-    from .viz import draw_graph, walkthrough
+    from .viz import draw_graph
 
 __version__ = "0.3.0"
 """valuegrad's version: the one place it is written (pyproject.toml reads it from here)."""
@@ -44,11 +45,15 @@ warn_about_neighbours(__path__[0])
 
 
 def __getattr__(name: str) -> object:
-    # Lazy: importing graphviz (and the tape, and audit) only when asked for.
-    if name in ("draw_graph", "walkthrough"):
-        from . import viz
+    # Lazy: importing graphviz (and the tape, the player and audit) only when asked for.
+    if name == "draw_graph":
+        from .viz import draw_graph
 
-        return getattr(viz, name)
+        return draw_graph
+    if name == "walkthrough":
+        from .player import walkthrough
+
+        return walkthrough
     if name in ("audit", "Audit"):
         from importlib import import_module
 

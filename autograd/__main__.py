@@ -14,7 +14,7 @@ parentheses, and calls of the table's functions: every row of
 evaluated; it is then evaluated by walking the tree, never by ``eval``. Any
 mistake exits with status 2 and one line on stderr, having printed and
 written nothing. ``--html FILE`` also writes a page that plays the backward
-pass step by step (:func:`autograd.viz.walkthrough`). The two files are
+pass step by step (:func:`autograd.player.walkthrough`). The two files are
 written all or nothing (:func:`autograd.files.write_all_or_nothing`).
 
 The expression is ASCII (as ``NAME=VALUE`` is): Python would read the
@@ -380,8 +380,8 @@ def _graph_bytes(out: Value, fmt: str) -> bytes:
 
 def _player_bytes(out: Value) -> bytes:
     # The player imports graphviz only when asked for.
-    from .viz import RenderError, walkthrough
-    from .walk import WALK_MAX_NODES
+    from .player import WALK_MAX_NODES, walkthrough
+    from .viz import RenderError
 
     try:
         return walkthrough(out).html().encode("utf-8")

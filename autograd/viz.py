@@ -4,7 +4,9 @@
 it shows inline in Jupyter and renders with the graphviz package's own
 ``.pipe(format="svg")`` / ``.render(...)``; ``render`` does the same but
 turns a missing or failing ``dot`` program into a ``RenderError`` that says
-what to do. This is the only module that imports graphviz, so
+what to do. ``StepDrawings`` draws every step of one backward pass (the
+player's frames, ``draw_graph(root, step=k)`` for each k) from the steps
+worked out once. This is the only module that imports graphviz, so
 ``import autograd`` never pays for it.
 """
 
@@ -15,19 +17,20 @@ import math
 import graphviz
 
 from .engine import Value
-from .files import PathLike
 from .graph import topological_order
 from .text import printable
-from .walk import CURRENT_COLOR, DONE_COLOR, WALK_MAX_NODES, Walkthrough, backward_steps, number, progress
+from .walk import Names, Step, backward_steps, number, progress, short_names
 
-__all__ = ["draw_graph", "walkthrough", "render", "RenderError", "DotNotFound"]
+__all__ = ["draw_graph", "StepDrawings", "render", "RenderError", "DotNotFound"]
 
 # Fill colours, one per kind of value node (the legend in draw_graph's docstring).
 OUTPUT_COLOR = "gold"
 LABELLED_COLOR = "lightblue"
 CONSTANT_COLOR = "lightgrey"
 INTERIOR_COLOR = "white"
-# With step=k, colours tell where the backward pass stands instead.
+# With step=k, colours tell where the backward pass stands instead (the player's legend shows them).
+CURRENT_COLOR = "orange"
+DONE_COLOR = "palegreen"
 WAITING_COLOR = "white"
 
 NBSP = "\N{NO-BREAK SPACE}"
@@ -125,6 +128,11 @@ def draw_graph(
     * white: still waiting for (the rest of) its gradient, or for its turn.
 
     A ``step`` outside that range raises ``ValueError`` naming the range.
+    A node without a label gets a short name in its box, ``t1``, ``t2``, ...
+    (``autograd.walk.short_names``), the name the player's text gives it. In
+    the SVG, the current gate's node and operation carry the class
+    ``current``, its inputs ``input``, the edges it just used ``used`` and
+    the finished nodes ``done``, for scripts and style sheets.
 
     In Jupyter, a cell ending in ``draw_graph(f)`` shows the picture inline.
     Elsewhere: ``draw_graph(f).pipe(format="svg")`` gives SVG bytes and
@@ -145,17 +153,34 @@ def draw_graph(
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_graph() takes a Value, got {type(root).__name__}")
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    _check_rankdir(rankdir)
+    nodes = graph_nodes(root, max_nodes, "draw_graph", "draw")
+    if step is None:
+        return _draw(nodes, rankdir, show_grad, _Kinds(root))
+    return StepDrawings(root, backward_steps(root), rankdir, nodes).frame(step, show_grad)
+
+
+def graph_nodes(root: Value, max_nodes: int, caller: str, verb: str) -> list[Value]:
+    """The nodes under ``root``, root first; past ``max_nodes``, a ``ValueError`` that says how
+    to ``verb`` the graph anyway (pass a larger ``max_nodes`` to ``caller``)."""
     _check_max_nodes(max_nodes)
     nodes = topological_order(root)  # iterative, root first
     if len(nodes) > max_nodes:
         raise ValueError(
             f"the graph has {len(nodes)} nodes, more than max_nodes={max_nodes}; "
-            f"to draw it anyway, pass max_nodes={len(nodes)} (or more) to draw_graph"
+            f"to {verb} it anyway, pass max_nodes={len(nodes)} (or more) to {caller}"
         )
-    look = _Kinds(root) if step is None else _Progress(root, step)
+    return nodes
 
+
+def _check_rankdir(rankdir: str) -> str:
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    return rankdir
+
+
+def _draw(nodes: list[Value], rankdir: str, show_grad: bool, look) -> graphviz.Digraph:
+    """The Digraph of ``nodes`` (root first), each node and edge styled by ``look``."""
     dot = graphviz.Digraph(
         graph_attr={"rankdir": rankdir},
         node_attr={"fontname": look.font, "fontsize": "11"},
@@ -166,20 +191,15 @@ def draw_graph(
     row = "{%s}" if rankdir in ("LR", "RL") else "%s"
     ids = {node: i for i, node in enumerate(nodes)}
     for node, i in ids.items():
-        fields = [escape_label(node.label)] if node.label else []
+        name = look.name(node)
+        fields = [escape_label(name)] if name else []
         fields.append(f"data {_number(node.data)}")
         if show_grad:
             fields.append(look.grad(node))
         # nohtml: a label that happened to start with "<" must not be taken
         # for a Graphviz HTML label.
-        dot.node(
-            f"v{i}",
-            graphviz.nohtml(row % "|".join(fields)),
-            shape="record",
-            style="filled",
-            fillcolor=look.colour(node),
-            **look.outline(node),
-        )
+        dot.node(f"v{i}", graphviz.nohtml(row % "|".join(fields)), shape="record", style="filled",
+                 **look.value(node))
         if node.parents:
             dot.node(f"op{i}", graphviz.nohtml(escape_label(node.op)), shape="ellipse",
                      width="0", height="0", margin="0.05,0.03", **look.op(node))
@@ -197,18 +217,18 @@ class _Kinds:
     def __init__(self, root: Value) -> None:
         self.root = root
 
-    def colour(self, node: Value) -> str:
+    def name(self, node: Value) -> str:
+        return node.label
+
+    def value(self, node: Value) -> dict:
         if node is self.root:
-            return OUTPUT_COLOR
+            return {"fillcolor": OUTPUT_COLOR}
         if node.label:
-            return LABELLED_COLOR
-        return INTERIOR_COLOR if node.parents else CONSTANT_COLOR
+            return {"fillcolor": LABELLED_COLOR}
+        return {"fillcolor": INTERIOR_COLOR if node.parents else CONSTANT_COLOR}
 
     def grad(self, node: Value) -> str:
         return _grad_field(node.grad)
-
-    def outline(self, node: Value) -> dict:
-        return {}
 
     def op(self, node: Value) -> dict:
         return {}
@@ -217,27 +237,31 @@ class _Kinds:
         return {}
 
 
-class _Progress:
-    """The picture after the first ``step`` steps of the backward pass.
+class StepDrawings:
+    """The drawings of one backward pass, from its steps worked out once.
 
-    Every frame of one walk must be laid out alike, or the picture would
-    jump from step to step: so the text is monospaced, a grad field is as
-    wide in every frame as its widest value over the walk, and every edge
-    into an operation has a label as wide as the contribution it will carry,
-    blank until that step.
+    ``frame(k)`` is ``draw_graph(root, rankdir, step=k)``; ``finished()`` is
+    the pass complete: every gradient, each edge labelled with the
+    contribution it carried, every node finished. The player draws all its
+    frames from one of these, so the steps, the order of the nodes and the
+    widths of their fields are computed once per player, not once per frame.
+    ``steps`` must be ``backward_steps(root)``; ``nodes``, when the caller
+    has it, ``topological_order(root)``.
+
+    Every frame of one walk is laid out alike, or the picture would jump
+    from step to step: so the text is monospaced, a grad field is as wide in
+    every frame as its widest value over the walk, and every edge into an
+    operation has a label as wide as the contribution it will carry, blank
+    until that step.
     """
 
     font = "Courier"
 
-    def __init__(self, root: Value, step: int) -> None:
-        steps = backward_steps(root)
-        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= len(steps):
-            raise ValueError(
-                f"step must be an int from 0 to {len(steps)} (the backward pass of this graph "
-                f"has {len(steps)} steps; 0 is the forward pass), got {step!r}"
-            )
-        self.arrived, self.done = progress(root, steps, step)
-        self.current = steps[step - 1] if step else None
+    def __init__(self, root: Value, steps: list[Step], rankdir: str = "LR",
+                 nodes: list[Value] | None = None) -> None:
+        self.root, self.steps, self.rankdir = root, steps, _check_rankdir(rankdir)
+        self.nodes = topological_order(root) if nodes is None else nodes
+        self.names: Names = short_names(steps)
         # The widest grad field of each node over the whole walk: its running sums.
         self.width = {root: len(_grad_field(1.0))}
         sums = {root: 1.0}
@@ -247,31 +271,68 @@ class _Progress:
                 self.width[parent] = max(self.width.get(parent, 0), len(_grad_field(sums[parent])))
         self.label = {(s.node, k): number(c) for s in steps for k, c in enumerate(s.contributions)}
 
-    def colour(self, node: Value) -> str:
+    def frame(self, k: int, show_grad: bool = True) -> graphviz.Digraph:
+        """The graph as it stands after the first ``k`` steps (0: the forward pass)."""
+        n = len(self.steps)
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
+            raise ValueError(
+                f"step must be an int from 0 to {n} (the backward pass of this graph "
+                f"has {n} steps; 0 is the forward pass), got {k!r}"
+            )
+        return _draw(self.nodes, self.rankdir, show_grad, _Frame(self, k))
+
+    def finished(self, rankdir: str | None = None) -> graphviz.Digraph:
+        """The whole pass done, drawn in ``rankdir`` (by default the frames')."""
+        look = _Frame(self, len(self.steps), finished=True)
+        return _draw(self.nodes, _check_rankdir(rankdir or self.rankdir), True, look)
+
+
+class _Frame:
+    """How one frame of a ``StepDrawings`` styles each node and edge."""
+
+    font = StepDrawings.font
+
+    def __init__(self, walk: StepDrawings, k: int, finished: bool = False) -> None:
+        self.walk, self.finished = walk, finished
+        self.arrived, self.done = progress(walk.root, walk.steps, k)
+        self.current = walk.steps[k - 1] if k and not finished else None
+        if finished:
+            self.arrived.setdefault(walk.root, 1.0)
+            self.done.update(s.node for s in walk.steps)
+
+    def name(self, node: Value) -> str:
+        return node.label or self.walk.names.get(node, "")
+
+    def value(self, node: Value) -> dict:
         if self.current is not None and node is self.current.node:
-            return CURRENT_COLOR
-        return DONE_COLOR if node in self.done else WAITING_COLOR
+            return {"fillcolor": CURRENT_COLOR, "class": "current"}
+        done = node in self.done
+        look, classes = {"fillcolor": DONE_COLOR if done else WAITING_COLOR}, ["done"] if done else []
+        if self.current is not None and node in self.current.node.parents:
+            look.update(color=CURRENT_COLOR, penwidth="2")
+            classes.append("input")
+        if classes:
+            look["class"] = " ".join(classes)
+        return look
 
     def grad(self, node: Value) -> str:
         g = self.arrived.get(node)
         # No-break spaces: Graphviz keeps them, so the field keeps its width.
-        return ("grad" if g is None else _grad_field(g)).ljust(self.width.get(node, 4), NBSP)
-
-    def outline(self, node: Value) -> dict:
-        if self.current is None or node not in self.current.node.parents:
-            return {}
-        return {"color": CURRENT_COLOR, "penwidth": "2"}
+        return ("grad" if g is None else _grad_field(g)).ljust(self.walk.width.get(node, 4), NBSP)
 
     def op(self, node: Value) -> dict:
         if self.current is None or node is not self.current.node:
             return {}
-        return {"style": "filled", "fillcolor": CURRENT_COLOR}
+        return {"style": "filled", "fillcolor": CURRENT_COLOR, "class": "current"}
 
     def edge(self, node: Value, k: int) -> dict:
-        text = self.label[node, k]
+        text = self.walk.label[node, k]
+        if self.finished:
+            return {"label": text}
         if self.current is None or node is not self.current.node:
             return {"label": NBSP * len(text)}
-        return {"label": text, "color": CURRENT_COLOR, "fontcolor": "darkorange3", "penwidth": "2"}
+        return {"label": text, "color": CURRENT_COLOR, "fontcolor": "darkorange3", "penwidth": "2",
+                "class": "used"}
 
 
 class RenderError(RuntimeError):
@@ -304,69 +365,6 @@ def render(dot: graphviz.Digraph, format: str = "svg") -> bytes:
     except graphviz.CalledProcessError as e:
         stderr = (e.stderr or b"").decode("utf-8", "replace")
         raise RenderError(f"Graphviz's dot failed: {' '.join(stderr.split())[:200]}") from None
-
-
-def walkthrough(
-    root: Value, path: PathLike | None = None, rankdir: str = "LR", max_nodes: int = WALK_MAX_NODES
-) -> Walkthrough:
-    """A player of the forward and backward pass under ``root``, step by step.
-
-    Frame 0 is the forward pass; frame k the graph after k steps of
-    ``backward_steps(root)`` (``draw_graph(root, step=k)``, drawn by
-    Graphviz's ``dot``), beside the arithmetic of that step
-    (``parent.grad += upstream × local = contribution``). Previous/Next
-    buttons and the left/right arrow keys move between frames; a page opened
-    as ``player.html#step=5`` starts at frame 5.
-
-    With ``path``, writes the player there as one self-contained HTML file
-    (atomically): no network access, no external script, font or stylesheet.
-    Either way returns a ``Walkthrough``, which Jupyter shows inline. Label
-    text is escaped everywhere: it is shown, never run. A graph of more than
-    ``max_nodes`` values raises ``ValueError`` (a drawing per step makes the
-    page grow with the square of the graph); pass a larger ``max_nodes`` to
-    play it anyway. ``.grad`` is neither read nor changed.
-    """
-    if not isinstance(root, Value):
-        raise TypeError(f"walkthrough() takes a Value, got {type(root).__name__}")
-    _check_max_nodes(max_nodes)
-    size = len(topological_order(root))
-    if size > max_nodes:
-        raise ValueError(
-            f"the graph has {size} nodes, more than max_nodes={max_nodes}; "
-            f"to play it anyway, pass max_nodes={size} (or more) to walkthrough"
-        )
-    steps = backward_steps(root)
-    frames = [_inline_svg(render(draw_graph(root, rankdir, max_nodes=max_nodes, step=k), "svg"))
-              for k in range(len(steps) + 1)]
-    player = Walkthrough(root, steps, frames)
-    if path is not None:
-        player.save(path)
-    return player
-
-
-def _inline_svg(svg: bytes) -> str:
-    """Graphviz's SVG document as markup to place in HTML.
-
-    Parsed and written out again by ElementTree, so that only well-formed,
-    escaped markup gets in (whatever a label held); without the XML prolog,
-    comments, ``id`` attributes (which would clash between frames and
-    players) and the tooltips of Graphviz's internal node names.
-    """
-    import xml.etree.ElementTree as ET
-
-    ET.register_namespace("", _SVG_NS)
-    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
-    tree = ET.fromstring(svg)
-    for parent in tree.iter():
-        for child in [c for c in parent if c.tag == f"{{{_SVG_NS}}}title"]:
-            parent.remove(child)
-        parent.attrib.pop("id", None)
-    return ET.tostring(tree, encoding="unicode")
-
-
-_SVG_NS = "http://www.w3.org/2000/svg"
-
-
 # -- audit: someone else's graph, checked (autograd.audit) ------------------------------
 # This block draws the picture of ``Audit.draw()``; it reads only the plain rows that
 # ``Audit`` hands it (viz never imports audit).

@@ -1,4 +1,4 @@
-"""The backward pass as data, one step per gate, and the HTML player that shows it.
+"""The backward pass as data, one step per gate, and the text that reads it out.
 
 ``backward_steps(root)`` replays what ``root.backward()`` does without
 touching any ``.grad``: for each interior node, in the order ``backward()``
@@ -19,26 +19,25 @@ q = x + y: upstream -4
   x.grad += -4 × 1 = -4
   y.grad += -4 × 1 = -4
 
-``Walkthrough`` is the player: one self-contained HTML page (or a notebook
-cell) that plays the steps beside their drawings. ``autograd.walkthrough``
-(in :mod:`autograd.viz`, the one module that draws with Graphviz) makes one.
+A step printed on its own names a node without a label by its formula. The
+player (:mod:`autograd.player`) and the step drawings (``draw_graph(root,
+step=k)``) show a picture beside the text, so there such a node gets a short
+name, ``t1``, ``t2``, ... (``short_names``), written in its box and in the
+text alike.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections import namedtuple
 
 from .engine import Value, backpropagate
-from .files import PathLike, write_atomic
-from .graph import topological_order
 from .lower import lower
 from .ops import FLOATS, PRIMITIVES
 from .text import printable
 
-__all__ = ["Step", "Walkthrough", "backward_steps", "describe", "local_grads", "progress"]
+__all__ = ["Step", "backward_steps", "describe", "gate", "local_grads", "progress", "short_names"]
 
 _FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
 """How a gate is written in a step's text; other ops read as calls, ``exp(a)``."""
@@ -121,49 +120,84 @@ def progress(root: Value, steps: list[Step], k: int) -> tuple[dict, set]:
 
 # -- text ----------------------------------------------------------------------
 
+Names = dict  # Value -> the short name that a picture shows for it (see short_names)
 
-def describe(step: Step) -> str:
-    """The arithmetic of ``step``, as ``str(step)`` prints it."""
+
+def short_names(steps: list[Step]) -> Names:
+    """Short names for the interior nodes of ``steps`` that have no label: ``t1``, ``t2``, ...
+
+    Numbered in the order the forward pass computes them (the reverse of the
+    steps'), skipping any name that a node of the graph already carries as its
+    label, so that a name never means two nodes. A drawing that shows these
+    names and a text that uses them (``describe(step, names)``) agree.
+
+    >>> from autograd import Value
+    >>> x = Value(2.0, "x")
+    >>> steps = backward_steps((x * 3).exp())
+    >>> sorted(short_names(steps).values())
+    ['t1', 't2']
+    """
+    taken = {n.label for s in steps for n in (s.node, *s.node.parents)}
+    names: Names = {}
+    count = 0
+    for step in reversed(steps):
+        if step.node.label:
+            continue
+        count += 1
+        while f"t{count}" in taken:
+            count += 1
+        names[step.node] = f"t{count}"
+    return names
+
+
+def describe(step: Step, names: Names | None = None) -> str:
+    """The arithmetic of ``step``, as ``str(step)`` prints it; ``names`` as from ``short_names``."""
     node = step.node
-    lines = [f"{_gate(node)}: upstream {number(step.upstream)}"]
+    lines = [f"{gate(node, names)}: upstream {number(step.upstream)}"]
     for parent, local, c in zip(node.parents, step.local_grads, step.contributions):
-        lines.append(f"  {_owner(parent)}.grad += {number(step.upstream)} × {number(local)} = {number(c)}")
+        lines.append(f"  {_owner(parent, names)}.grad += {number(step.upstream)} × {number(local)} = {number(c)}")
     return "\n".join(lines)
 
 
-def name(node: Value) -> str:
-    """How a step's text calls ``node``: its label; else a constant's value; else its formula.
+def name(node: Value, names: Names | None = None) -> str:
+    """How a step's text calls ``node``: its label or short name; else a constant's value; else its formula.
 
     A long formula is shortened with ``…`` for the parts too deep to spell out.
     """
-    if node.label:
-        return printable(node.label)
+    label = _label(node, names)
+    if label:
+        return printable(label)
     if not node.parents:
         return number(node.data)
-    return _spelled(node)
+    return _spelled(node, names)
 
 
-def _gate(node: Value) -> str:
+def gate(node: Value, names: Names | None = None) -> str:
     """The gate that makes ``node``: ``f = q * z``, or the formula alone when that is all there is."""
-    formula = _spelled(node)
-    if not node.label or node.label.replace(" ", "") == formula.replace(" ", ""):
+    formula = _spelled(node, names)
+    label = _label(node, names)
+    if not label or label.replace(" ", "") == formula.replace(" ", ""):
         return formula
-    return f"{printable(node.label)} = {formula}"
+    return f"{printable(label)} = {formula}"
 
 
-def _spelled(node: Value) -> str:
+def _label(node: Value, names: Names | None) -> str:
+    return node.label or (names.get(node, "") if names else "")
+
+
+def _spelled(node: Value, names: Names | None) -> str:
     """The formula of an interior ``node``, as deep as it stays short."""
     for depth in (3, 2):
-        text = _formula(node, depth)
+        text = _formula(node, depth, names)
         if len(text) <= _NAME_CHARS:
             return text
-    return _formula(node, 1)
+    return _formula(node, 1, names)
 
 
-def _owner(node: Value) -> str:
+def _owner(node: Value, names: Names | None) -> str:
     # The name before ".grad", grouped unless it is one word or call: (-1).grad, (w0*x0).grad.
-    text = name(node)
-    if node.label:
+    text = name(node, names)
+    if _label(node, names):
         return text if _atomic(text) else f"({text})"
     return text if node.parents and node.op not in _INFIX else f"({text})"
 
@@ -173,18 +207,18 @@ def _atomic(label: str) -> bool:
     return bool(_WORD.fullmatch(label) or _CALL.fullmatch(label))
 
 
-def _formula(node: Value, depth: int) -> str:
+def _formula(node: Value, depth: int, names: Names | None) -> str:
     """``node``'s op applied to its parents' names, spelled out ``depth`` levels deep."""
     form = _FORMS.get(node.op)
     args = []
     for parent in node.parents:
-        if parent.label or not parent.parents:
-            arg = name(parent)
-            grouped = parent.label and not _atomic(arg)
+        if _label(parent, names) or not parent.parents:
+            arg = name(parent, names)
+            grouped = bool(_label(parent, names)) and not _atomic(arg)
         elif depth <= 1:
             arg, grouped = "…", False
         else:
-            arg = _formula(parent, depth - 1)
+            arg = _formula(parent, depth - 1, names)
             grouped = parent.op in _INFIX
         # An operand of an operator (a + b, 1/a) is grouped; a call's argument needs no parentheses.
         args.append(f"({arg})" if form and grouped else arg)
@@ -198,187 +232,3 @@ def number(x: float) -> str:
     if not math.isfinite(x) or abs(x) >= 1e9 or abs(x) < 1e-4:
         return f"{x:.4g}"
     return f"{x:.4f}".rstrip("0").rstrip(".")
-
-
-# -- the player ----------------------------------------------------------------
-
-WALK_MAX_NODES = 100
-"""walkthrough's default size guard: a drawing per step makes the page grow as n²."""
-
-_ids = itertools.count(1)  # element ids unique within a process (a notebook's kernel)
-
-
-class Walkthrough:
-    """A player of the backward pass under one root, made by :func:`walkthrough`.
-
-    ``steps`` are its ``backward_steps``; ``html()`` is the page as a
-    standalone document; in Jupyter the object shows the same player inline.
-    """
-
-    def __init__(self, root: Value, steps: list[Step], frames: list[str]) -> None:
-        self.root, self.steps, self._frames = root, steps, frames
-
-    def __repr__(self) -> str:
-        return f"<walkthrough of {name(self.root)!r}: {len(self.steps)} backward steps>"
-
-    def html(self) -> str:
-        """The player as one self-contained HTML page: no request leaves it, and its
-        Content-Security-Policy lets only its own script and stylesheet run."""
-        import base64
-        import hashlib
-        from html import escape
-        from string import Template
-
-        body, style, script = self._parts(page=True)
-        digest = {t: base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() for t in (style, script)}
-        policy = (f"default-src 'none'; style-src 'sha256-{digest[style]}'; "
-                  f"script-src 'sha256-{digest[script]}'; base-uri 'none'; form-action 'none'")
-        return Template(_PAGE).substitute(policy=policy, title=escape(f"valuegrad: backward through {name(self.root)}"),
-                                body=body)
-
-    def save(self, path: PathLike) -> None:
-        """Write ``html()`` to ``path``, atomically."""
-        write_atomic(path, self.html().encode("utf-8"))
-
-    def _repr_html_(self) -> str:
-        # Each display gets fresh element ids, so several players share a notebook.
-        return self._parts(page=False)[0]
-
-    def _parts(self, page: bool) -> tuple[str, str, str]:
-        """The player's markup (its style and script inside) and, apart, that style and script."""
-        from html import escape
-        from string import Template
-
-        # A page holds one player: a fixed id keeps the page the same from run to run.
-        uid = "valuegrad-walk" if page else f"valuegrad-walk-{next(_ids)}"
-        style = (_STYLE.replace("#ID", f"#{uid}").replace("CURRENT", CURRENT_COLOR)
-                 .replace("DONE", DONE_COLOR))
-        script = Template(_SCRIPT).substitute(id=uid, current=CURRENT_COLOR)
-        frames, texts = [], []
-        for k, svg in enumerate(self._frames):
-            hidden = " hidden" if k else ""
-            frames.append(f'<div class="frame"{hidden}>{svg}</div>')
-            texts.append(f'<pre class="text"{hidden}>{escape(self._text(k))}</pre>')
-        body = Template(_PLAYER).substitute(
-            id=uid, page=" data-page" if page else "", style=style, script=script,
-            last=len(self._frames) - 1, frames="\n".join(frames), texts="\n".join(texts),
-        )
-        return body, style, script
-
-    def _text(self, k: int) -> str:
-        if k:
-            return f"backward, step {k} of {len(self.steps)}:\n{self.steps[k - 1]}"
-        order = reversed(topological_order(self.root))
-        lines = ["forward pass: each gate computes its value; no gradient yet"]
-        for node in order:
-            if node.parents:
-                lines.append(f"  {_gate(node)} = {number(node.data)}")
-        return "\n".join(lines)
-
-
-CURRENT_COLOR = "orange"
-"""The current gate in a step's drawing (``draw_graph(step=k)``) and the player's legend."""
-DONE_COLOR = "palegreen"
-"""A node whose gradient is complete and passed on, in a step's drawing and the legend."""
-
-# string.Template texts ($name placeholders), filled in when a page is made.
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="$policy">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$title</title>
-</head>
-<body>
-$body
-</body>
-</html>
-"""
-
-_STYLE = """
-#ID { font: 14px/1.4 sans-serif; color: #222; outline: none; }
-#ID .bar { display: flex; gap: 0.6em; align-items: center; margin: 0.4em 0; }
-#ID .bar button { font: inherit; padding: 0.2em 0.8em; }
-#ID .counter { min-width: 7em; text-align: center; font-variant-numeric: tabular-nums; }
-#ID .body { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-#ID .view { flex: 1 1 30em; overflow: auto; border: 1px solid #ddd; }
-#ID .side { flex: 0 1 30em; }
-#ID .text { margin: 0; font: 13px/1.5 monospace; white-space: pre-wrap; }
-#ID .legend { margin-top: 1em; font-size: 12px; color: #555; }
-#ID .swatch { display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #555;
-  vertical-align: -0.1em; background: white; }
-#ID .swatch.current { background: CURRENT; }
-#ID .swatch.done { background: DONE; }
-"""
-
-_PLAYER = """<div id="$id" class="valuegrad-walk" tabindex="0"$page>
-<style>$style</style>
-<div class="bar">
-<button type="button" class="prev" title="previous step (left arrow)">&#9664; Previous</button>
-<span class="counter">step 0 of $last</span>
-<button type="button" class="next" title="next step (right arrow)">Next &#9654;</button>
-</div>
-<div class="body">
-<div class="view">
-$frames
-</div>
-<div class="side">
-$texts
-<div class="legend">
-<span class="swatch current"></span> current gate, its inputs outlined &nbsp;
-<span class="swatch done"></span> gradient complete, passed on &nbsp;
-<span class="swatch"></span> waiting<br>
-each line: parent.grad += upstream &times; local = contribution
-</div>
-</div>
-</div>
-<script>$script</script>
-</div>"""
-
-_SCRIPT = """
-(function () {
-  var root = document.getElementById("$id");
-  var frames = root.querySelectorAll(".frame"), texts = root.querySelectorAll(".text");
-  var counter = root.querySelector(".counter"), view = root.querySelector(".view");
-  var prev = root.querySelector(".prev"), next = root.querySelector(".next");
-  var last = frames.length - 1, page = root.hasAttribute("data-page"), k = 0;
-  function show(i) {
-    k = Math.max(0, Math.min(last, i));
-    for (var j = 0; j <= last; j++) frames[j].hidden = texts[j].hidden = j !== k;
-    counter.textContent = "step " + k + " of " + last;
-    prev.disabled = k === 0;
-    next.disabled = k === last;
-    // Follow the current gate and the edges it uses: centre them when the drawing is wider than its box.
-    var hot = frames[k].querySelectorAll('[fill="$current"], [stroke="$current"]');
-    var v = view.getBoundingClientRect(), left = Infinity, right = -Infinity;
-    hot.forEach(function (e) {
-      var r = e.getBoundingClientRect();
-      left = Math.min(left, r.left);
-      right = Math.max(right, r.right);
-    });
-    if (hot.length) view.scrollLeft += (left + right) / 2 - (v.left + v.right) / 2;
-    if (page && location.hash !== "#step=" + k) {
-      try { history.replaceState(null, "", "#step=" + k); } catch (e) { /* a file: URL may refuse */ }
-    }
-  }
-  function fromHash() {
-    var m = /^#step=(\\d+)$$/.exec(location.hash);
-    return m ? Number(m[1]) : 0;
-  }
-  prev.addEventListener("click", function () { show(k - 1); });
-  next.addEventListener("click", function () { show(k + 1); });
-  // A page of its own listens to the whole document; a player in a notebook
-  // only while it has the focus, so that it leaves the notebook's keys alone.
-  (page ? document : root).addEventListener("keydown", function (e) {
-    var step = { ArrowLeft: -1, ArrowRight: 1 }[e.key];
-    if (!step || e.altKey || e.ctrlKey || e.metaKey) return;
-    e.preventDefault();
-    e.stopPropagation();
-    show(k + step);
-  });
-  if (page) window.addEventListener("hashchange", function () { show(fromHash()); });
-  show(page ? fromHash() : 0);
-  if (page) root.focus();
-})();
-"""

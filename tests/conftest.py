@@ -1,14 +1,18 @@
 """Shared fixtures: a seeded RNG for every test, and the optional tools.
 
-PyTorch (the cross-checks), Graphviz's ``dot`` (real renders) and Chromium
-(the HTML player in a real browser) are optional on a user's machine: tests
-that need them are skipped with the reason. In CI (``VALUEGRAD_REQUIRE_ALL=1``,
-set by ``.ci/run``) a missing one is a failure.
+PyTorch (the cross-checks), Graphviz's ``dot`` (real renders), Chromium (the
+player in a real browser, driven by Playwright) and JupyterLab with anywidget
+(the player in a real notebook) are optional on a user's machine: tests that
+need them are skipped with the reason. In CI (``VALUEGRAD_REQUIRE_ALL=1``, set
+by ``.ci/run``) a missing one is a failure.
 """
 
+import importlib
+import importlib.util
 import os
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -44,6 +48,32 @@ def torch():
         _unavailable("PyTorch is not installed: pip install torch==2.13.0")
     torch_module.set_default_dtype(torch_module.float64)
     return torch_module
+
+
+def _installed(module: str, what: str):
+    """The module named ``module`` (``what``, from the test extra), or the test is unavailable."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        _unavailable(f"{what} is not installed: pip install -e '.[test]'")
+
+
+@pytest.fixture(scope="session")
+def anywidget():
+    """The anywidget module (the notebook player's widget library: the ``[notebooks]`` extra)."""
+    return _installed("anywidget", "anywidget")
+
+
+@pytest.fixture(scope="session")
+def jupyterlab(anywidget):
+    """The jupyterlab module: a real notebook front-end, to play the player in (its kernel needs anywidget)."""
+    return _installed("jupyterlab", "JupyterLab")
+
+
+@pytest.fixture(scope="session")
+def notebook_app(anywidget):
+    """The notebook module (Jupyter Notebook 7): a second real front-end for the player."""
+    return _installed("notebook", "Jupyter Notebook 7")
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +128,28 @@ def fail_on(monkeypatch):
         monkeypatch.setattr(os, name, failing)
 
     return arrange
+
+
+# Headless, as root (no sandbox), and quiet: a closed network has nothing to call home to.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-extensions", "--disable-default-apps", "--disable-breakpad", "--mute-audio",
+    "--no-proxy-server",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(chromium):
+    """pytest-playwright's launch options: the system's Chromium (Playwright's own cannot be downloaded here)."""
+    return {"executable_path": chromium, "headless": True, "args": CHROMIUM_FLAGS}
+
+
+@pytest.fixture(scope="session")
+def notebook_runner():
+    """tools/run_notebooks.py, loaded by path (tools/ is not a package)."""
+    path = Path(__file__).resolve().parent.parent / "tools" / "run_notebooks.py"
+    spec = importlib.util.spec_from_file_location("run_notebooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

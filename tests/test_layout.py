@@ -77,5 +77,6 @@ def test_the_core_imports_only_the_standard_library_and_each_other():
                    "__main__"):
         assert _third_party(PACKAGE / f"{module}.py") == set(), module
     assert _third_party(PACKAGE / "viz.py") == {"graphviz"}  # the only module that touches it
+    assert _third_party(PACKAGE / "player.py") == {"anywidget", "traitlets"}  # the [notebooks] extra, there only
     assert _third_party(PACKAGE / "batched.py") == {"numpy"}  # the optional extra, there only
     assert "nn" not in {m for imports in GRAPH.values() for m in imports}

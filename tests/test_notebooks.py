@@ -7,7 +7,6 @@ carry their outputs, so they read well on GitHub.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat  # nbformat, nbclient and ipykernel are in the "test" extra: a hard requirement
@@ -18,14 +17,6 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 TIME_LIMIT = 60.0  # seconds per notebook
 LIMITS = {"08_gpt_from_scalars": 120.0}  # a GPT on 5,494 names: ~50 s on a quiet 2-core machine, more when shared
-
-
-def _runner():
-    """tools/run_notebooks.py, loaded by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _code_cells(path: Path) -> list:
@@ -61,8 +52,8 @@ def test_notebook_asserts_its_numbers(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_on_a_fresh_kernel(path, dot):
-    runner = _runner()
+def test_notebook_runs_on_a_fresh_kernel(path, dot, notebook_runner):
+    runner = notebook_runner
     try:
         _, seconds = runner.execute(path)
     except Exception as error:  # nbclient's CellExecutionError names the cell and the traceback

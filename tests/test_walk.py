@@ -2,36 +2,20 @@
 backward(), nothing changed, and a page that is self-contained, escaped and written atomically."""
 
 import math
-import os
 import random
-import re
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from operator import attrgetter
 from pathlib import Path
 
 import pytest
 
-import autograd
-from autograd import Step, Value, backward_steps, walkthrough
+from autograd import Step, Value, backward_steps
 from autograd.graph import topological_order
-from autograd.walk import WALK_MAX_NODES, number
+from autograd.walk import describe, gate, number, short_names
 
 from expressions import bits, random_program, replay, resolve
+from players import circuit
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def circuit():
-    """f = (x + y) * z at x=-2, y=5, z=-4 (the seed's first example), nothing run yet."""
-    x, y, z = Value(-2.0, "x"), Value(5.0, "y"), Value(-4.0, "z")
-    q = x + y
-    q.label = "q"
-    f = q * z
-    f.label = "f"
-    return f
 
 
 def sigmoid_neuron():
@@ -234,132 +218,17 @@ def test_numbers_read_as_in_the_lecture(x, text):
     assert number(x) == text
 
 
-# -- the player ------------------------------------------------------------------
-
-HOSTILE = "<script>document.title='pwned'</script>"
-# Everything the page is made of; anything else (an <img>, an <iframe>, a <link>)
-# would be a label turned into markup, or a way out to the network.
-PAGE_TAGS = {"html", "head", "meta", "title", "body", "div", "style", "button", "span", "pre", "br",
-             "script", "svg", "g", "polygon", "polyline", "ellipse", "path", "text"}
-
-
-class Tags(HTMLParser):
-    """Every start tag with its attributes, and the text inside <script> and <style>."""
-
-    def __init__(self, page: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags, self.scripts, self._in = [], [], None
-        self.feed(page)
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        self._in = tag if tag in ("script", "style") else None
-
-    def handle_data(self, data):
-        if self._in == "script":
-            self.scripts.append(data)
-
-
-def hostile_circuit():
-    x, y = Value(-2.0, HOSTILE), Value(5.0, '"><img src=x onerror=alert(1)>')
-    f = (x + y) * Value(-4.0, "z")
-    f.label = "f & <b>g</b>"
-    return f
-
-
-def test_walkthrough_page_is_self_contained_and_escaped(tmp_path, dot):
-    f = hostile_circuit()
-    player = walkthrough(f, tmp_path / "walk.html")
-    page = (tmp_path / "walk.html").read_text(encoding="utf-8")
-    assert page == player.html()  # the same bytes every time
-    parsed = Tags(page)
-    tags = {tag for tag, _ in parsed.tags}
-    assert tags <= PAGE_TAGS, tags - PAGE_TAGS
-    assert [tag for tag, _ in parsed.tags].count("script") == 1
-    for tag, attrs in parsed.tags:
-        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        assert "src" not in attrs and "href" not in attrs and "xlink:href" not in attrs
-    assert not re.search(r"https?://(?!www\.w3\.org/(2000/svg|1999/xlink)\b)", page)
-    assert "url(" not in page and "@import" not in page
-    csp = next(a["content"] for t, a in parsed.tags if a.get("http-equiv") == "Content-Security-Policy")
-    assert csp.startswith("default-src 'none';") and "unsafe" not in csp
-    # the hostile labels are there, as text only
-    assert HOSTILE not in page and "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in page
-    assert "<img" not in page and "<b>" not in page
-    assert "f &amp; &lt;b&gt;g&lt;/b&gt;" in page  # in the <title> and the steps' text
-
-
-def _uid(page):
-    return re.search(r'id="(valuegrad-walk[-\d]*)"', page).group(1)
-
-
-def test_walkthrough_has_a_frame_and_a_text_per_step(dot):
-    f = circuit()
-    player = walkthrough(f)
-    page = player.html()
-    assert len(player.steps) == 2
-    frames = re.findall(r'<div class="frame"( hidden)?>(<svg.*?</svg>)</div>', page, flags=re.S)
-    texts = re.findall(r'<pre class="text"( hidden)?>(.*?)</pre>', page, flags=re.S)
-    assert [h for h, _ in frames] == [h for h, _ in texts] == ["", " hidden", " hidden"]
-    for _, svg in frames:
-        ET.fromstring(svg)  # well-formed, on its own
-        assert " id=" not in svg and "<title" not in svg  # nothing to clash between frames
-    assert texts[0][1].startswith("forward pass") and "q = x + y = 3" in texts[0][1]
-    assert "f = q * z = -12" in texts[0][1]
-    assert texts[1][1] == "backward, step 1 of 2:\n" + str(player.steps[0])
-    assert '<span class="counter">step 0 of 2</span>' in page
-
-
-def test_walkthrough_changes_no_grad_and_guards_its_size(dot):
-    f = circuit()
-    f.backward()
-    grads = [n.grad for n in topological_order(f)]
-    walkthrough(f)
-    assert [n.grad for n in topological_order(f)] == grads
-    chain = Value(0.5, "x").tanh().tanh()  # 3 values
-    walkthrough(chain, max_nodes=3)
-    with pytest.raises(ValueError, match=r"3 nodes, more than max_nodes=2.*max_nodes=3"):
-        walkthrough(chain, max_nodes=2)
-    big = Value(0.5, "x")
-    for _ in range(WALK_MAX_NODES):
-        big = big.relu()
-    with pytest.raises(ValueError, match=rf"max_nodes={WALK_MAX_NODES}\b"):
-        walkthrough(big)
-    with pytest.raises(TypeError):
-        walkthrough(1.0)
-
-
-def test_walkthrough_is_written_atomically(tmp_path, monkeypatch, dot):
-    target = tmp_path / "walk.html"
-    target.write_text("the old page")
-
-    def refuse(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(OSError, match="disk full"):
-        walkthrough(circuit(), target)
-    assert target.read_text() == "the old page"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["walk.html"]  # no temporary file left
-
-
-def test_players_in_one_notebook_do_not_share_element_ids(dot):
-    player = walkthrough(circuit())
-    first, second = player._repr_html_(), player._repr_html_()
-    assert _uid(first) != _uid(second)
-    assert "<html" not in first and "tabindex=\"0\">" in first  # a fragment: keys only when focused
-    assert f'getElementById("{_uid(first)}")' in first
-    assert f"#{_uid(first)} .view" in first  # the style is scoped to its own player
-
-
-def test_public_names_and_a_fast_import():
-    assert {"backward_steps", "Step", "walkthrough"} <= set(autograd.__all__)
-    assert autograd.walkthrough is walkthrough
-    # Graphviz and the page's helpers are imported when a player is made, not with autograd.
-    code = ("import sys, autograd; from autograd import backward_steps, Step; "
-            "print(sorted(m for m in ('graphviz', 'xml.etree.ElementTree', 'html', 'hashlib', 'string') "
-            "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+def test_short_names_number_unlabelled_gates_in_forward_order():
+    x = Value(1.0, "x")
+    t2 = Value(1.0, "t2")  # a label that looks like a short name is never given to another node
+    f = (x * 3 + t2).exp()
+    steps = backward_steps(f)
+    names = short_names(steps)
+    assert sorted(names.values()) == ["t1", "t3", "t4"]
+    assert names[f] == "t4" and names[f.parents[0]] == "t3" and names[f.parents[0].parents[0]] == "t1"
+    text = [describe(step, names) for step in steps]
+    assert text[0] == "t4 = exp(t3): upstream 1\n  t3.grad += 1 × 54.5982 = 54.5982"
+    assert text[2] == "t1 = x * 3: upstream 54.5982\n  x.grad += 54.5982 × 3 = 163.7945\n  (3).grad += 54.5982 × 1 = 54.5982"
+    # printed on its own, with no picture beside it, a step spells the formula out
+    assert str(steps[0]).splitlines() == ["exp((x * 3) + t2): upstream 1", "  ((x * 3) + t2).grad += 1 × 54.5982 = 54.5982"]
+    assert gate(f.parents[0], names) == "t3 = t1 + t2" and gate(f.parents[0]) == "(x * 3) + t2"

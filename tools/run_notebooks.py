@@ -7,8 +7,9 @@ Usage::
 With no notebook named, runs every ``notebooks/*.ipynb`` in order. Prints each
 notebook's run time. On an error it names the notebook and the failing cell
 and exits with status 1. With ``--inplace`` each executed notebook (outputs
-stored) is written back atomically: to a temporary file in the same folder,
-then ``os.replace``, so an interrupted run never leaves a half-written file.
+stored, less the widget views that need the kernel) is written back
+atomically: to a temporary file in the same folder, then ``os.replace``, so an
+interrupted run never leaves a half-written file.
 
 The kernel is this interpreter's own ipykernel (``sys.executable``), whatever
 other kernelspecs the machine has, so the notebooks run against the packages
@@ -70,6 +71,7 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookN
         kernel_name="python3",
         coalesce_streams=True,  # one stream per cell: a progress bar is stored as its last line
         record_timing=False,  # no per-cell timestamps: re-running changes only what changed
+        store_widget_state=False,  # widgets' models are the kernel's (see drop_widget_views)
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
@@ -97,6 +99,24 @@ def strip_addresses(nb: nbformat.NotebookNode) -> None:
             data = output.get("data", {})
             if "text/plain" in data:
                 data["text/plain"] = _ADDRESS.sub(">", data["text/plain"])
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widget_views(nb: nbformat.NotebookNode) -> None:
+    """Store of each output only the forms that show without the kernel that made it.
+
+    A widget's view needs its model, which lives in that kernel: in a notebook
+    opened later, JupyterLab shows a trusted one as "Error displaying widget:
+    model not found" instead of the output's other forms (an untrusted one it
+    skips, as GitHub and nbviewer do). valuegrad's player puts a picture and a
+    line on how to play it in the same output: that is what a reader sees.
+    """
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
+            output.get("metadata", {}).pop(WIDGET_VIEW, None)
 
 
 def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
@@ -130,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.inplace:
             strip_addresses(nb)
+            drop_widget_views(nb)
             write_atomically(nb, path)
         print(f"ok   {path.name}  {seconds:5.1f} s", flush=True)
     if failures:
