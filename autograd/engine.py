@@ -287,11 +287,11 @@ class Value:
 
     def __radd__(self, other: Number) -> Value:
         operand = _operand(other)
-        return NotImplemented if operand is None else operand + self
+        return NotImplemented if operand is None else _add(operand, self)  # (no second dispatch)
 
     def __rmul__(self, other: Number) -> Value:
         operand = _operand(other)
-        return NotImplemented if operand is None else operand * self
+        return NotImplemented if operand is None else _mul(operand, self)
 
     def __pow__(self, exponent: Value | Number) -> Value:
         """``self ** exponent``, a constant or a ``Value``: float ``**``'s exact value."""
@@ -464,8 +464,9 @@ def _arithmetic(op: str) -> Callable[[Value, object], Value]:
 
 # setattr, not an assignment, which type checkers would take for a clash with the declarations
 # in the class body (ruff's B010 would have the assignment).
-setattr(Value, "__add__", _arithmetic("+"))  # noqa: B010
-setattr(Value, "__mul__", _arithmetic("*"))  # noqa: B010
+_add, _mul = _arithmetic("+"), _arithmetic("*")
+setattr(Value, "__add__", _add)  # noqa: B010
+setattr(Value, "__mul__", _mul)  # noqa: B010
 
 
 def _node(op: str, data: float, a: Value | None = None, b: Value | None = None) -> Value:
@@ -536,10 +537,12 @@ def _quotient(a: Value, b: Value) -> Value:
 
 def _method(row: Primitive) -> Callable[..., Value]:
     """The ``Value`` method of a row that is not an operator: ``x.exp()``, ``x.max(y)``."""
-    # One of three signatures, by the row's arity (Value's class body declares each method's own).
+    # One of three signatures, by the row's arity (Value's class body declares each method's own);
+    # self is a Value already, so a one-operand method makes its node straight away.
+    op, forward = row.op, row.forward
     if row.arity == 1:
         def method(self: Value) -> Value:
-            return _apply(row, self)
+            return _node(op, forward(self.data), self)
     elif row.defaults:
         (default,) = row.defaults
 
