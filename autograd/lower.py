@@ -164,41 +164,42 @@ class Program:
 
     @cached_property
     def nodes(self) -> list[Node]:
-        nodes: list[Node] = []
-        seen: set[Node] = set()
-        add, mark = nodes.append, seen.add
-        for node in reversed(self.steps):
-            for operand in (node._a, node._b):
-                if operand is not None and operand._a is None and operand not in seen:
-                    mark(operand)
-                    add(operand)
-            add(node)
-        if not self.steps:
-            add(self.root)  # a leaf root: the program of one leaf
-        return nodes
+        return self._layout[0]
 
     @cached_property
     def position(self) -> dict[Node, int]:
-        return {node: i for i, node in enumerate(self.nodes)}
+        return self._layout[1]
+
+    @cached_property
+    def args(self) -> list[tuple[int, ...]]:
+        return self._layout[2]
+
+    @cached_property
+    def _layout(self) -> tuple[list[Node], dict[Node, int], list[tuple[int, ...]]]:
+        """``nodes``, ``position`` and ``args`` in one pass over the steps, in forward order."""
+        nodes: list[Node] = []
+        position: dict[Node, int] = {}
+        args: list[tuple[int, ...]] = []
+        add, add_args = nodes.append, args.append
+        for node in reversed(self.steps):
+            a, b = node._a, node._b
+            for operand in (a, b):  # a leaf just before its first user
+                if operand is not None and operand._a is None and operand not in position:
+                    position[operand] = len(nodes)
+                    add(operand)
+                    add_args(())
+            position[node] = len(nodes)
+            add(node)
+            add_args((position[a],) if b is None else (position[a], position[b]))
+        if not self.steps:  # a leaf root: the program of one leaf
+            position[self.root] = 0
+            add(self.root)
+            add_args(())
+        return nodes, position, args
 
     @cached_property
     def rows(self) -> list[Primitive | None]:
         return [PRIMITIVES[node.op] if node.op else None for node in self.nodes]
-
-    @cached_property
-    def args(self) -> list[tuple[int, ...]]:
-        position = self.position
-        args: list[tuple[int, ...]] = []
-        add = args.append
-        for node in self.nodes:
-            a = node._a
-            if a is None:
-                add(())
-            elif node._b is None:
-                add((position[a],))
-            else:
-                add((position[a], position[node._b]))
-        return args
 
     @cached_property
     def quotients(self) -> list[bool]:

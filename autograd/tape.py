@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
         def values(self, node: Value) -> Any: ...
 
-    _Key = tuple[tuple[str | int, ...], ...]
+    _Key = tuple[int, ...]  # a block's structure, flat (see _structure)
     """A block's structure: per member, its op and operands (a member's index, or -1 - an external slot)."""
 
     _Op = tuple[int, Primitive, Primitive, tuple[int, ...], tuple[int, ...]]
@@ -321,6 +321,7 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
     size = [0] * n
     users = [0] * n
     shapes: dict[tuple[str | int, ...], int] = {}
+    count = [0]  # per shape id
     for i, row in enumerate(rows):
         if row is None:
             continue
@@ -335,63 +336,71 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
             (j,) = a
             key, s = (row.op, shape[j]), size[j]
             users[j] += 1
-        shape[i] = shapes.setdefault(key, len(shapes) + 1)
+        sid = shapes.get(key)
+        if sid is None:
+            sid = shapes[key] = len(count)
+            count.append(0)
+        count[sid] += 1
+        shape[i] = sid
         size[i] = s + 1 if s < 1 << 40 else s
     for i in protected:
         users[i] += 1
     for q, reads in zip(program.quotients, program.reads):
         if q:  # x * (1/y) reads y as well: a block must not hide it
             users[reads[1]] += 1
-    count: dict[int, int] = {}
-    for i in range(n):
-        if rows[i] is not None:
-            count[shape[i]] = count.get(shape[i], 0) + 1
 
     taken = [False] * n
+    uses = [0] * n  # a candidate's uses of each operation under it (set back to 0 after each)
+    local = [-1] * n  # a block's own numbering of its members (likewise)
     budget = 4 * n + 1000  # failed tries cost at most a few passes over the graph
     groups: dict[_Key, list[_Block]] = {}
     for i in range(n - 1, -1, -1):
         if taken[i] or rows[i] is None or size[i] < MIN_BLOCK or count[shape[i]] < MIN_COPIES:
             continue
-        members, internal = [i], {}
+        members = [i]
         stack = [i]
         while stack:
             for j in args[stack.pop()]:
                 if rows[j] is not None:
-                    if j not in internal:
-                        internal[j] = 0
+                    if not uses[j]:
                         members.append(j)
                         stack.append(j)
-                    internal[j] += 1
+                    uses[j] += 1
         budget -= len(members)
+        private = all(users[j] == uses[j] for j in members[1:])  # else used elsewhere too: not a block
+        for j in members:
+            uses[j] = 0
         if budget < 0:
             break
-        if any(users[j] != uses for j, uses in internal.items()):
-            continue  # an operation under it is used elsewhere too: not a block
-        members.sort()
-        if len(members) < MIN_BLOCK:
+        if not private or len(members) < MIN_BLOCK:
             continue
-        block = _Block(i, members, *_structure(program, members))
+        members.sort()
+        block = _Block(i, members, *_structure(program, members, local, shape))
         for j in members:
             taken[j] = True
         groups.setdefault(block.key, []).append(block)
     return [_Group(blocks) for blocks in groups.values() if len(blocks) >= MIN_COPIES]
 
 
-def _structure(program: Program, members: list[int]) -> tuple[list[int], _Key]:
-    """The leaves a block reads (in order of first use) and a key equal for blocks of the same structure."""
-    rows, args = program.rows, program.args
-    local = {j: k for k, j in enumerate(members)}
+def _structure(program: Program, members: list[int], local: list[int],
+               shape: list[int]) -> tuple[list[int], _Key]:
+    """The leaves a block reads (in order of first use) and a key equal for blocks of the same
+    structure: each member's shape and its operands, by the block's own numbering (or, for a leaf,
+    ``-1 -`` its place among the leaves). ``local``: all -1, a scratch array the size of the program,
+    left as it was found."""
+    args = program.args
+    for k, j in enumerate(members):
+        local[j] = k
     externals: dict[int, int] = {}
-    key = []
+    key: list[int] = []
+    add = key.append
     for j in members:
-        refs = []
+        add(shape[j])
         for p in args[j]:
-            if p in local:
-                refs.append(local[p])
-            else:
-                refs.append(-1 - externals.setdefault(p, len(externals)))
-        key.append((rows[j].op, *refs))  # type: ignore[union-attr]  # a member is an operation: it has a row
+            k = local[p]
+            add(k if k >= 0 else -1 - externals.setdefault(p, len(externals)))
+    for j in members:
+        local[j] = -1
     return list(externals), tuple(key)
 
 
