@@ -6,7 +6,7 @@ the same sign of zero); where we raise (the contract's errors: log of a
 non-positive, 1/0, overflow in exp and ``**``, ...), PyTorch's value is not
 finite either. The primitives' edge points come from ``tests/rows.py``; the
 composite paths below are the red team's reproducers (issue 13). The few
-deliberate differences are in ``DELIBERATE`` and in the README's table.
+deliberate differences are in ``DELIBERATE`` and in docs/engine.md's table.
 """
 
 import math
@@ -19,7 +19,7 @@ from rows import TEST_ROWS, apply
 
 INF, NAN = math.inf, math.nan
 
-# (name, args): the value and gradients we give instead of PyTorch's (the README lists them, and why).
+# (name, args): the value and gradients we give instead of PyTorch's (docs/engine.md lists them, and why).
 DELIBERATE = {
     # sqrt's slope at zero is +inf from the right; PyTorch gives -inf at -0.0
     # (it divides by the signed zero), we treat -0.0 as the zero it equals.
@@ -46,7 +46,7 @@ def same(ours: float, theirs: float, signed_zero: bool = True) -> bool:
 
     Gradients are compared with ``signed_zero=False``: a leaf's gradient
     starts at 0.0 and adds (0.0 + -0.0 is 0.0), where PyTorch assigns the
-    first contribution to an empty ``.grad`` (the README lists this).
+    first contribution to an empty ``.grad`` (docs/engine.md lists this).
     """
     if math.isnan(theirs):
         return math.isnan(ours)

@@ -5,7 +5,7 @@ ordinary numbers), and every operation is applied wherever the program puts
 it, domain or not. Node by node: where we raise, PyTorch's value is not
 finite; otherwise the values agree (nan with nan, zeros with their sign).
 Then the gradients and the second derivatives of every input agree, but
-for the deliberate differences the README lists:
+for the deliberate differences docs/engine.md lists:
 
 * a zero gradient passes nothing on (every row but ``+``): where PyTorch
   multiplies a zero by an infinite local gradient and gets nan, we get the
