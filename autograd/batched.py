@@ -88,6 +88,46 @@ from .engine import Value, gradients_lock, is_number
 from .lower import QUOTIENT, Program
 from .ops import PRIMITIVES, Primitive
 
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from types import ModuleType
+    from typing import Any, Protocol
+
+    from numpy import float64, intp
+    from numpy.typing import NDArray
+
+    from .lower import Node
+
+    Floats = NDArray[float64]
+    """Values or gradients: ``V`` and ``GV`` (a row per varying node, a column per sample), ``U`` and
+    ``GU`` (an entry per uniform node), and what is read from them. (``np``, the numpy module, is
+    handed in: a ``ModuleType``, so what its functions return is ``Any`` to checkers.)"""
+    Indices = NDArray[intp]
+    """Slots, to gather from or scatter to."""
+    Rule = Callable[..., tuple[Any, ...]]
+    """A row's vjp on arrays (:func:`array_rule`): ``rule(lib, g, out, *operands)``, what each receives."""
+    Dot = tuple[tuple[int, ...], tuple[int, ...]]
+    """A dot product ``Σ a_k * b_k`` (:func:`_matrix_products`): the slots of its ``a`` s and its ``b`` s."""
+    Product = tuple[list[int], Indices, Indices, list[int]]
+    """Dot products that are the cells of matrix products of one shape (:func:`_matrix_products`):
+    ``(cells, A, B, order)``."""
+    Block = tuple[tuple[int, int, int], list[int], list[int], list[tuple[int, int]]]
+    """One matrix product (:func:`_block`): ``((R, K, C), A, B, placed)``."""
+    Fused = tuple[str, list[Any], list[int], list[int]]
+    """A fused node (:meth:`_Plan._fused`): ``(kind, terms, bias, plain)``, positions; the terms of a
+    ``"weighted"`` sum are ``(w, x)`` pairs, of a ``"dot"`` ``(a, b)`` pairs, else positions."""
+    Key = tuple[Any, object, object]
+    """A group of nodes computed by one step (:class:`_Plan`): ``(op, quotient, which operands
+    vary)``, or ``(_FUSED, kind, shape)`` for fused nodes."""
+
+    class BatchedStep(Protocol):
+        """One step of a :class:`_Plan`: nodes of one kind at one level, computed by one call each way."""
+
+        def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None: ...
+
+        def backward(self, lib: SimpleNamespace, V: Floats, U: Floats, GV: Floats, GU: Floats) -> None: ...
+
 _NEVER_RAISE = (operator.add, operator.mul, operator.truediv)  # float forwards without an undefined point
 # (a quotient x * (1/y) divides by a y its 1/x node has already checked)
 _ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
@@ -97,7 +137,7 @@ MIN_WEIGHTS = 2
 """A sum becomes a matrix product when it has at least this many uniform weights."""
 
 
-def numpy():
+def numpy() -> ModuleType:
     """The numpy module, or an ``ImportError`` that says how to install it."""
     try:
         import numpy as np
@@ -112,7 +152,7 @@ def numpy():
 _lib: SimpleNamespace | None = None
 
 
-def array_lib(np) -> SimpleNamespace:
+def array_lib(np: ModuleType) -> SimpleNamespace:
     """``lib`` on arrays: each row's batched forward by name, ``where`` as ``np.where``, and ``np``."""
     global _lib
     if _lib is None or _lib.np is not np:
@@ -124,7 +164,7 @@ def array_lib(np) -> SimpleNamespace:
     return _lib
 
 
-def array_rule(row: Primitive, lib: SimpleNamespace):
+def array_rule(row: Primitive, lib: SimpleNamespace) -> Rule:
     """The row's vjp on arrays: its batched vjp, or its own rule when that runs on arrays.
 
     A rule that branches in Python (``if a > 0.0``) fails on an array of two
@@ -137,7 +177,7 @@ def array_rule(row: Primitive, lib: SimpleNamespace):
             "no vectorised form (batched=...); Tape(root) without inputs replays it sample by sample"
         )
     if row.batched.vjp is not None:
-        return row.batched.vjp
+        return row.batched.vjp  # type: ignore[no-any-return]  # a plain namedtuple's field
     probe = lib.np.array([0.5, 2.0])
     try:
         row.vjp(lib, probe, probe, *[probe] * row.arity)
@@ -146,10 +186,10 @@ def array_rule(row: Primitive, lib: SimpleNamespace):
             f"the batched tape cannot replay the operation {row.op!r}: its vjp branches in Python, "
             "which arrays cannot do; give its row a batched vjp (Batched(forward, vjp))"
         ) from None
-    return row.vjp
+    return row.vjp  # type: ignore[no-any-return]  # a plain namedtuple's field
 
 
-def as_batch(np, batch, width: int):
+def as_batch(np: ModuleType, batch: object, width: int) -> Floats:
     """``batch`` as a float64 array of shape ``(N, width)``, or the error that names what is wrong.
 
     Real numbers only, as ``Value()`` takes them: a str, bytes, bool, None, complex number or
@@ -164,11 +204,11 @@ def as_batch(np, batch, width: int):
         raise ValueError(f"Tape.forward() takes a batch of shape (N, {width}) with N >= 1 "
                          f"(one column per input), got shape {array.shape}")
     if array.dtype.kind in "iuf":
-        return array.astype(np.float64, copy=False)
+        return array.astype(np.float64, copy=False)  # type: ignore[no-any-return]  # (np: Any to checkers)
     if array.dtype.kind != "O":
         raise TypeError(f"Tape.forward() takes real numbers, got an array of {array.dtype.name} "
                         f"(for example {array.flat[0]!r} at row 0, column 0)")
-    out = np.empty(array.shape)
+    out: Floats = np.empty(array.shape)
     for (r, c), x in np.ndenumerate(array):
         if not is_number(x):
             raise TypeError(f"Tape.forward() takes real numbers, got {type(x).__name__} {x!r} "
@@ -195,7 +235,7 @@ class _Slots:
 
     __slots__ = ("varying", "key", "index", "unique", "order", "first", "starts", "ranks")
 
-    def __init__(self, np, slots: list[int], varying: bool) -> None:
+    def __init__(self, np: ModuleType, slots: list[int], varying: bool) -> None:
         self.varying = varying
         self.index = np.asarray(slots, dtype=np.intp)
         first = slots[0]
@@ -209,10 +249,10 @@ class _Slots:
             self.ranks = None if counts.max() > _MAX_RANKS else [
                 (self.first[counts > r], self.order[self.starts[counts > r] + r]) for r in range(counts.max())]
 
-    def read(self, V, U):
+    def read(self, V: Floats, U: Floats) -> Floats:
         return V[self.key] if self.varying else U[self.key][:, None]
 
-    def add(self, np, GV, GU, c) -> None:
+    def add(self, np: ModuleType, GV: Floats, GU: Floats, c: Floats) -> None:
         if self.varying:
             if self.unique:
                 GV[self.key] += c
@@ -231,18 +271,18 @@ class _Slots:
             np.add.at(GU, self.index, c)
 
 
-def _padded(np, lengths):
+def _padded(np: ModuleType, lengths: list[int]) -> Indices | None:
     """Segments of ``lengths[i]`` positions each, one after another, as the rows of a matrix of
     their positions, padded with -1 after each one's last: or None where the padding would
     outnumber the positions (a sum along the rows then costs more than ``np.add.reduceat``,
     which is otherwise slow: it adds row by row)."""
-    lengths = np.asarray(lengths)
-    width = int(lengths.max())
-    if 2 * int(lengths.sum()) < len(lengths) * width:
+    counts = np.asarray(lengths)
+    width = int(counts.max())
+    if 2 * int(counts.sum()) < len(counts) * width:
         return None
-    real = np.arange(width) < lengths[:, None]
-    index = np.full(real.shape, -1, dtype=np.intp)
-    index[real] = np.arange(int(lengths.sum()))
+    real = np.arange(width) < counts[:, None]
+    index: Indices = np.full(real.shape, -1, dtype=np.intp)
+    index[real] = np.arange(int(counts.sum()))
     return index
 
 
@@ -250,13 +290,13 @@ class _Watch:
     """A forward's undefined points: for each row, the first operation (in the program's forward
     order) whose row forward raised, and the same for nodes that depend on no input."""
 
-    def __init__(self, np, n: int) -> None:
+    def __init__(self, np: ModuleType, n: int) -> None:
         self.np = np
         self.failed_at = np.full(n, np.inf)  # per row: the position of its first failure so far
         self.errors: dict[int, Exception] = {}
         self.uniform: tuple[float, Exception | None] = (np.inf, None)
 
-    def look(self, step: _Operation, out, args) -> None:
+    def look(self, step: _Operation, out: Floats, args: list[Floats]) -> None:
         """Ask the row's float forward about each element of ``out`` that is not finite and could
         be a row's first failure (later elements of a row that failed are its consequences)."""
         np, forward, positions = self.np, step.forward_row.forward, step.positions
@@ -289,15 +329,17 @@ class _Watch:
             return error
         error = self.errors[row]
         named = type(error)(f"row {row} of the batch: {error}")
-        named.row, named.reason = row, error  # for a caller that knows the rows by other names
+        # For a caller that knows the rows by other names: attributes of this exception only.
+        named.row, named.reason = row, error  # type: ignore[attr-defined]
         return named
 
 
 class _Operation:
     """Nodes of one primitive at one level, with the same kinds of operands: one call each way."""
 
-    def __init__(self, np, row: Primitive, forward_row: Primitive, rule, reads: list[_Slots],
-                 operands: list[_Slots], out: _Slots, needs_grad: list[bool], positions: list[int]) -> None:
+    def __init__(self, np: ModuleType, row: Primitive, forward_row: Primitive, rule: Rule,
+                 reads: list[_Slots], operands: list[_Slots], out: _Slots, needs_grad: list[bool],
+                 positions: list[int]) -> None:
         # forward_row: the row itself, or lower.QUOTIENT for x * (1/y) (it then reads x and y)
         self.row, self.forward_row, self.rule, self.reads, self.operands = row, forward_row, rule, reads, operands
         self.out, self.needs_grad = out, needs_grad
@@ -309,7 +351,7 @@ class _Operation:
         self.positions = positions  # each node's position in the program: the engine's order
         self.position_column = np.asarray(positions, dtype=float)[:, None]
 
-    def forward(self, lib, V, U, watch: _Watch) -> None:
+    def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None:
         args = [s.read(V, U) for s in self.reads]
         out = self.forward_row.batched.forward(lib, *args)
         if self.checked and not lib.np.isfinite(out).all():
@@ -319,7 +361,7 @@ class _Operation:
         else:
             U[self.out.key] = out[:, 0]
 
-    def backward(self, lib, V, U, GV, GU) -> None:
+    def backward(self, lib: SimpleNamespace, V: Floats, U: Floats, GV: Floats, GU: Floats) -> None:
         np = lib.np
         g = self.out.read(GV, GU)
         args = [s.read(V, U) for s in self.operands]
@@ -334,7 +376,8 @@ class _Operation:
                 c = np.where(g == 0.0, 0.0, c)  # a zero gradient passes nothing on: no 0 × inf
             slots.add(np, GV, GU, c)
 
-    def _divided(self, np, g, x, to_r, V, U, GV, GU):
+    def _divided(self, np: ModuleType, g: Floats, x: Floats, to_r: Floats, V: Floats, U: Floats, GV: Floats,
+                 GU: Floats) -> Floats:
         """:func:`autograd.lower.divided`, element by element: where the 1/x gate's share ``g·x``
         overflows while ``g`` and ``x`` are finite, ``y`` gets ``-(g·(q/y))`` and the gate 0."""
         if np.isfinite(to_r).all():
@@ -344,7 +387,7 @@ class _Operation:
             return to_r
         y = self.reads[1].read(V, U)
         self.reads[1].add(np, GV, GU, np.where(overflows, -(g * (self.out.read(V, U) / y)), 0.0))
-        return np.where(overflows, 0.0, to_r)
+        return np.where(overflows, 0.0, to_r)  # type: ignore[no-any-return]  # (np: Any to checkers)
 
 
 class _Biases:
@@ -352,23 +395,23 @@ class _Biases:
     ``sum()`` starts from): added forward; backward, each node's gradient summed over the samples
     goes to them, when one of them needs it (a constant does not)."""
 
-    def __init__(self, np, biases: list[list[int]], needs_grad: bool) -> None:
+    def __init__(self, np: ModuleType, biases: list[list[int]], needs_grad: bool) -> None:
         width = max(len(b) for b in biases)
         self.index = np.asarray([b + [_ZERO] * (width - len(b)) for b in biases], dtype=np.intp)
         self.needs_grad = needs_grad
 
-    def values(self, U):
+    def values(self, U: Floats) -> Floats:
         """Each node's uniform terms summed: ``(nodes, 1)``."""
-        return U[self.index].sum(axis=1)[:, None]
+        return U[self.index].sum(axis=1)[:, None]  # type: ignore[no-any-return]  # NumPy's sum(axis=): Any
 
-    def backward(self, np, GU, G) -> None:
+    def backward(self, np: ModuleType, GU: Floats, G: Floats) -> None:
         """Add each node's gradient (a row of ``G``), summed over the samples, into its terms."""
         if self.needs_grad:
             dB = np.repeat(G.sum(axis=1)[:, None], self.index.shape[1], axis=1)
             GU += np.bincount(self.index.ravel(), dB.ravel(), minlength=len(GU))
 
 
-def _biases(np, biases: list[list[int]], needs_grad: bool) -> _Biases | None:
+def _biases(np: ModuleType, biases: list[list[int]], needs_grad: bool) -> _Biases | None:
     """:class:`_Biases`, or None when no node has a uniform term."""
     return _Biases(np, biases, needs_grad) if any(biases) else None
 
@@ -385,18 +428,18 @@ class _WeightedSums:
     connection's), as many for each.
     """
 
-    def __init__(self, np, xs: _Slots, blocks: int, weights: list[list[int]], biases: _Biases | None,
-                 plain: _Slots | None, out: _Slots, x_needs_grad: bool) -> None:
+    def __init__(self, np: ModuleType, xs: _Slots, blocks: int, weights: list[list[int]],
+                 biases: _Biases | None, plain: _Slots | None, out: _Slots, x_needs_grad: bool) -> None:
         self.xs, self.out, self.x_needs_grad, self.blocks = xs, out, x_needs_grad, blocks
         self.weights = np.asarray(weights, dtype=np.intp)
         self.biases = biases
         self.plain = plain
 
-    def _arrays(self, V, U):
+    def _arrays(self, V: Floats, U: Floats) -> tuple[Floats, Floats]:
         o, n = self.weights.shape
         return U[self.weights], self.xs.read(V, U).reshape(self.blocks, n, -1)
 
-    def forward(self, lib, V, U, watch) -> None:
+    def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None:
         W, X = self._arrays(V, U)
         out = V[self.out.key].reshape(self.blocks, W.shape[0], -1)
         for b in range(self.blocks):  # 2-D products: BLAS's (a stack of them may not be)
@@ -406,7 +449,7 @@ class _WeightedSums:
         if self.plain is not None:
             out += self.plain.read(V, U).reshape(out.shape[0], out.shape[1], -1, out.shape[2]).sum(axis=2)
 
-    def backward(self, lib, V, U, GV, GU) -> None:
+    def backward(self, lib: SimpleNamespace, V: Floats, U: Floats, GV: Floats, GU: Floats) -> None:
         np = lib.np
         W, X = self._arrays(V, U)
         G = GV[self.out.key].reshape(self.blocks, W.shape[0], -1)
@@ -446,8 +489,8 @@ class _Reduction:
     gradient: broadcast over a view, else gathered.
     """
 
-    def __init__(self, np, a: _Slots, b: _Slots | None, lengths: list[int], biases: _Biases | None,
-                 out: _Slots, needs_grad: tuple[bool, bool], zero: int) -> None:
+    def __init__(self, np: ModuleType, a: _Slots, b: _Slots | None, lengths: list[int],
+                 biases: _Biases | None, out: _Slots, needs_grad: tuple[bool, bool], zero: int) -> None:
         self.a, self.b, self.out, self.needs_grad = a, b, out, needs_grad
         self.operands = [s for s in (a, b) if s is not None]
         self.biases = biases
@@ -464,7 +507,7 @@ class _Reduction:
         else:
             self.index = [np.where(padded >= 0, s.index[padded], zero) for s in self.operands]
 
-    def forward(self, lib, V, U, watch) -> None:
+    def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None:
         np = lib.np
         if self.index is not None:
             terms = [V[index] for index in self.index]
@@ -482,7 +525,7 @@ class _Reduction:
         if not in_place:
             V[self.out.key] = out
 
-    def backward(self, lib, V, U, GV, GU) -> None:
+    def backward(self, lib: SimpleNamespace, V: Floats, U: Floats, GV: Floats, GU: Floats) -> None:
         np = lib.np
         G = GV[self.out.key]
         n = G.shape[1]
@@ -516,8 +559,8 @@ class _Contraction:
     :class:`_Reduction`, computes them.
     """
 
-    def __init__(self, np, a_index, b_index, zero: int, out: _Slots, biases: _Biases | None,
-                 exact: _Reduction) -> None:
+    def __init__(self, np: ModuleType, a_index: Indices, b_index: Indices, zero: int, out: _Slots,
+                 biases: _Biases | None, exact: _Reduction) -> None:
         self.out, self.biases, self.needs_grad, self.exact = out, biases, exact.needs_grad, exact
         self.shape = (a_index.shape[0], a_index.shape[1], b_index.shape[2], -1)  # blocks, R, C, samples
         self.index, self.real, self.slots = [], [], []
@@ -527,7 +570,7 @@ class _Contraction:
             self.slots.append(_Slots(np, index.ravel()[real].tolist(), True))
             self.index.append(np.where(index >= 0, index, zero))
 
-    def forward(self, lib, V, U, watch) -> None:
+    def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None:
         np = lib.np
         out = V[self.out.key]
         np.einsum("brkn,bkcn->brcn", V[self.index[0]], V[self.index[1]], out=out.reshape(self.shape))
@@ -536,7 +579,7 @@ class _Contraction:
         if not np.isfinite(out).all():
             self.exact.forward(lib, V, U, watch)
 
-    def backward(self, lib, V, U, GV, GU) -> None:
+    def backward(self, lib: SimpleNamespace, V: Floats, U: Floats, GV: Floats, GU: Floats) -> None:
         np = lib.np
         G = GV[self.out.key]
         # Every entry of A (B) meets some cell, and its node's own terms (exact's, when it ran) a
@@ -546,16 +589,17 @@ class _Contraction:
             return
         A, B = V[self.index[0]], V[self.index[1]]
         cells = G.reshape(self.shape)
-        for k, c in enumerate((lambda: np.einsum("brcn,bkcn->brkn", cells, B),
-                               lambda: np.einsum("brkn,brcn->bkcn", A, cells))):
+        products: tuple[Callable[[], Floats], ...] = (lambda: np.einsum("brcn,bkcn->brkn", cells, B),
+                                                      lambda: np.einsum("brkn,brcn->bkcn", A, cells))
+        for k, product in enumerate(products):
             if self.needs_grad[k]:
-                c = c().reshape(-1, G.shape[1])
+                c = product().reshape(-1, G.shape[1])
                 self.slots[k].add(np, GV, GU, c if self.real[k] is None else c[self.real[k]])
         if self.biases is not None:
             self.biases.backward(np, GU, G)
 
 
-def _components(n: int, links) -> list[int]:
+def _components(n: int, links: Iterable[tuple[int, int]]) -> list[int]:
     """A label for each of ``0 .. n-1``: the same for two when ``links`` (pairs) connect them."""
     parent = list(range(n))
 
@@ -569,7 +613,7 @@ def _components(n: int, links) -> list[int]:
     return [find(i) for i in range(n)]
 
 
-def _matrix_products(np, dots: list[tuple[tuple, tuple]]):
+def _matrix_products(np: ModuleType, dots: list[Dot]) -> tuple[list[Product], list[int]]:
     """Which dot products ``Σ_k a_k * b_k`` are the cells of matrix products, ``(products, rest)``.
 
     ``dots``: each one's ``(a, b)``, the slots of its terms' operands in the order it adds them.
@@ -588,11 +632,11 @@ def _matrix_products(np, dots: list[tuple[tuple, tuple]]):
     n = len(dots)
     maps, labels = [], []
     for side in (0, 1):  # rows (a), then columns (b)
-        first: dict = {}
+        first: dict[tuple[int, int], int] = {}
         label = _components(n, ((d, first.setdefault((k, x), d)) for d in range(n)
                                 for k, x in enumerate(dots[d][side])))
         entries: dict[int, dict[int, int]] = {}
-        broken = set()
+        broken: set[int] = set()
         for d in range(n):
             entry = entries.setdefault(label[d], {})
             for k, x in enumerate(dots[d][side]):
@@ -605,24 +649,25 @@ def _matrix_products(np, dots: list[tuple[tuple, tuple]]):
     blocks: dict[int, list[int]] = {}
     for d in range(n):
         blocks.setdefault(block[rows[d]], []).append(d)
-    shapes: dict[tuple, list] = {}
-    rest = []
+    shapes: dict[tuple[int, int, int], list[tuple[list[int], list[int], list[tuple[int, int]]]]] = {}
+    rest: list[int] = []
     for members in blocks.values():
         found = _block(members, dots, rows, columns, maps)
         if found is None:
             rest += members
         else:
             shapes.setdefault(found[0], []).append(found[1:])
-    products = []
-    for (R, K, C), found in shapes.items():
-        A = np.asarray([a for a, _, _ in found], dtype=np.intp).reshape(-1, R, K)
-        B = np.asarray([b for _, b, _ in found], dtype=np.intp).reshape(-1, K, C)
-        cells = sorted((k * R * C + cell, d) for k, (_, _, placed) in enumerate(found) for cell, d in placed)
+    products: list[Product] = []
+    for (R, K, C), alike in shapes.items():
+        A = np.asarray([a for a, _, _ in alike], dtype=np.intp).reshape(-1, R, K)
+        B = np.asarray([b for _, b, _ in alike], dtype=np.intp).reshape(-1, K, C)
+        cells = sorted((k * R * C + cell, d) for k, (_, _, placed) in enumerate(alike) for cell, d in placed)
         products.append(([cell for cell, _ in cells], A, B, [d for _, d in cells]))
     return products, sorted(rest)
 
 
-def _block(members: list[int], dots, rows, columns, maps):
+def _block(members: list[int], dots: list[Dot], rows: list[int], columns: list[int],
+           maps: list[tuple[dict[int, dict[int, int]], set[int]]]) -> Block | None:
     """One block of :func:`_matrix_products`: ``((R, K, C), A, B, placed)`` or None."""
     (row_entries, broken_rows), (column_entries, broken_columns) = maps
     rs = list(dict.fromkeys(rows[d] for d in members))
@@ -661,7 +706,8 @@ class _MaxChains:
     (a view where they lie in order) with their chain's max, one scatter.
     """
 
-    def __init__(self, np, index: list[list[int]], first: list[int], terms: _Slots, out: _Slots) -> None:
+    def __init__(self, np: ModuleType, index: list[list[int]], first: list[int], terms: _Slots,
+                 out: _Slots) -> None:
         self.index = np.asarray(index, dtype=np.intp)
         self.terms, self.out = terms, out
         k, L = self.index.shape
@@ -677,10 +723,10 @@ class _MaxChains:
                 self.cut[i, f - 1] = 1.0
         self.kept = 1.0 - self.cut
 
-    def forward(self, lib, V, U, watch) -> None:
+    def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None:
         lib.np.maximum.reduce(V[self.index], axis=1, out=V[self.out.key])
 
-    def backward(self, lib, V, U, GV, GU) -> None:
+    def backward(self, lib: SimpleNamespace, V: Floats, U: Floats, GV: Floats, GU: Floats) -> None:
         np = lib.np
         M, G = V[self.out.key], GV[self.out.key]
         if self.terms.unique and not np.isnan(M).any():
@@ -732,10 +778,11 @@ class Replay:
             self._U[slot] = value
         self._leaf_slots = np.asarray([plan.uniform_slot[i] for i in plan.leaf_positions], dtype=np.intp)
         self._root_slots = plan.slot_of[program.root]
-        self._V = None  # the values of the latest forward: one row per varying node
-        self._buffers = (None, None)  # V and its gradients, reused while N stays the same
+        self._V: Floats | None = None  # the values of the latest forward: one row per varying node
+        # V and its gradients, reused while N stays the same
+        self._buffers: tuple[Floats | None, Floats | None] = (None, None)
 
-    def forward(self, batch):
+    def forward(self, batch: object) -> Floats:
         """The root's value for each row of ``batch`` (shape ``(N, len(inputs))``), as a float64 array."""
         batch = as_batch(self._np, batch, len(self.inputs))
         self._V = None  # until this forward is through: backward() must not use a half-made one
@@ -772,7 +819,7 @@ class Replay:
             for leaf, g in zip(self._leaves, grads):
                 leaf.grad += g
 
-    def _buffer(self, n: int):
+    def _buffer(self, n: int) -> tuple[Floats, Floats]:
         """Arrays of N columns for the values and their gradients: allocated once per batch size
         (a fresh array of megabytes costs more in page faults than the arithmetic in it)."""
         V, GV = self._buffers
@@ -781,9 +828,9 @@ class Replay:
             V, GV = self._buffers = (self._np.empty(size), self._np.empty(size))
             V[self._plan.pad] = -self._np.inf  # what a max chain shorter than others is padded with
             V[self._plan.zero] = 0.0  # and a matrix of a product whose entries are not all terms
-        return V, GV
+        return V, GV  # type: ignore[return-value]  # (GV is None only where V is: then both are set)
 
-    def values(self, node: Value):
+    def values(self, node: Node) -> Floats:
         """The latest ``forward``'s value of ``node`` for each row: the root, an input, a leaf,
         or a node named in ``keep`` (others may live inside a fused sum, unstored)."""
         if self._V is None:
@@ -792,7 +839,7 @@ class Replay:
         if slots is None:
             raise ValueError("Tape.values(): that node is not kept by this tape (name it in keep=...)")
         row = slots.read(self._V, self._U)[0]
-        return self._np.broadcast_to(row, self._V.shape[1]).copy()
+        return self._np.broadcast_to(row, self._V.shape[1]).copy()  # type: ignore[no-any-return]  # (np: Any)
 
     def __repr__(self) -> str:
         return (f"Tape({self._plan.operations} operations in {len(self._steps)} batched steps, "
@@ -811,7 +858,7 @@ class _Plan:
     matrices of products.
     """
 
-    def __init__(self, np, program: Program, lib) -> None:
+    def __init__(self, np: ModuleType, program: Program, lib: SimpleNamespace) -> None:
         nodes, index = program.nodes, program.position
         inputs, keep = program.inputs, program.keep
         self.np, self.nodes = np, nodes
@@ -842,7 +889,7 @@ class _Plan:
 
         # -- sums and max chains fused into one node each, and what they absorb ------
         absorbed: set[int] = set()
-        fused: dict[int, tuple] = {}
+        fused: dict[int, Fused] = {}
         for i in range(len(nodes) - 1, -1, -1):
             if varying[i] and i not in absorbed and ops[i] in ("+", "max"):
                 found = self._fused(i)
@@ -852,7 +899,8 @@ class _Plan:
 
         # -- levels: depth first, then later where that joins a group of the same kind ----
         computed = [i for i, op in enumerate(ops) if op and i not in absorbed]
-        deps, keys = {}, {}
+        deps: dict[int, list[int]] = {}
+        keys: dict[int, Key] = {}
         for i in computed:
             if i in fused:
                 kind, terms, bias, plain = fused[i]
@@ -882,10 +930,10 @@ class _Plan:
         for i in leaves:
             self.uniform_slot[i], n_uniform = n_uniform, n_uniform + 1
         n_varying = len(inputs) + 2
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple[int, Key], list[int]] = {}
         for i in computed:
             groups.setdefault((level[i], keys[i]), []).append(i)
-        steps = []
+        steps: list[BatchedStep] = []
         for lvl, key in sorted(groups, key=lambda k: k[0]):
             members = groups[lvl, key]
             fused_kind = key[1] if key[0] is _FUSED else None
@@ -925,14 +973,15 @@ class _Plan:
                 *leaves]
         self.slot_of = {nodes[i]: self._slots([[i]])[0] for i in kept}
 
-    def _levels(self, computed: list[int], deps: dict, keys: dict) -> dict[int, int]:
+    def _levels(self, computed: list[int], deps: dict[int, list[int]],
+                keys: dict[int, Key]) -> dict[int, int]:
         """Each computed node's level: its depth, then (from the root down) the latest level that
         still comes before all its users and already holds a group of its kind, if any is later."""
         level: dict[int, int] = {}
         for i in computed:
             level[i] = 1 + max((level.get(d, 0) for d in deps[i]), default=0)
         users: dict[int, list[int]] = {}
-        held: dict[tuple, dict[int, int]] = {}
+        held: dict[Key, dict[int, int]] = {}
         for i in computed:
             for d in deps[i]:
                 users.setdefault(d, []).append(i)
@@ -959,7 +1008,7 @@ class _Plan:
             count[target] += 1
         return level
 
-    def _slots(self, positions: list[list[int]]) -> list[_Slots]:
+    def _slots(self, positions: Sequence[Sequence[int]]) -> list[_Slots]:
         """Operand ``j`` of each of a step's nodes (``positions[k][j]``), as one :class:`_Slots` per ``j``."""
         slots = []
         for column in zip(*positions):
@@ -968,18 +1017,19 @@ class _Plan:
             slots.append(_Slots(self.np, [table[i] for i in column], varying))
         return slots
 
-    def _weighted_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int):
+    def _weighted_steps(self, members: list[int], fused: dict[int, Fused], needs: list[bool],
+                        first_slot: int) -> tuple[list[BatchedStep], int]:
         """The weighted sums of one level: blocks of sums that read the same ``x`` s, and blocks with
         the same weights in one batched product; outputs in slots from ``first_slot`` on, block by
         block. Returns the steps and the next free slot."""
-        blocks: dict[tuple, list[int]] = {}
+        blocks: dict[tuple[int, ...], list[int]] = {}
         for i in members:
             blocks.setdefault(tuple(x for _, x in fused[i][1]), []).append(i)
-        shared: dict[tuple, list[tuple]] = {}
+        shared: dict[tuple[tuple[int, ...], ...], list[tuple[int, ...]]] = {}
         for xs, sums in blocks.items():
             weights = tuple(tuple(self.uniform_slot[w] for w, _ in fused[i][1]) for i in sums)
             shared.setdefault(weights, []).append(xs)
-        steps = []
+        steps: list[BatchedStep] = []
         for weights, xs_list in shared.items():
             start = first_slot
             biases, plain, bias_grads = [], [], False
@@ -990,14 +1040,14 @@ class _Plan:
                     bias_grads = bias_grads or any(needs[b] for b in fused[i][2])
                     plain += fused[i][3]
             out = _Slots(self.np, list(range(start, first_slot)), True)
-            xs = self._slots([[x] for xs in xs_list for x in xs])[0]
-            steps.append(_WeightedSums(self.np, xs, len(xs_list), [list(w) for w in weights],
+            x_slots = self._slots([[x] for xs in xs_list for x in xs])[0]
+            steps.append(_WeightedSums(self.np, x_slots, len(xs_list), [list(w) for w in weights],
                                        _biases(self.np, biases, bias_grads),
                                        self._slots([[t] for t in plain])[0] if plain else None, out,
                                        any(needs[x] for xs in xs_list for x in xs)))
         return steps, first_slot
 
-    def _reduction(self, members: list[int], fused: dict, needs: list[bool]) -> _Reduction:
+    def _reduction(self, members: list[int], fused: dict[int, Fused], needs: list[bool]) -> _Reduction:
         """The fused sums (``Σ t_j``) or dot products (``Σ a_j * b_j``) ``members``, whose slots are
         given, as one :class:`_Reduction`."""
         terms = [fused[i][1] for i in members]
@@ -1012,7 +1062,8 @@ class _Plan:
         return _Reduction(self.np, a, b, [len(ts) for ts in terms], biases, self._slots([[i] for i in members])[0],
                           need, self.zero)
 
-    def _dot_steps(self, members: list[int], fused: dict, needs: list[bool], first_slot: int):
+    def _dot_steps(self, members: list[int], fused: dict[int, Fused], needs: list[bool],
+                   first_slot: int) -> tuple[list[BatchedStep], int]:
         """The dot products of one level: those that are cells of matrix products (see
         :func:`_matrix_products`) as one :class:`_Contraction` per shape (the products' every cell
         a slot, from ``first_slot`` on), the rest one :class:`_Reduction`. Returns the steps and
@@ -1020,18 +1071,18 @@ class _Plan:
         slot = self.slot
         dots = [(tuple(slot[a] for a, _ in fused[i][1]), tuple(slot[b] for _, b in fused[i][1])) for i in members]
         products, rest = _matrix_products(self.np, dots)
-        steps = []
+        steps: list[BatchedStep] = []
         for cells, a_index, b_index, order in products:
             group = [members[d] for d in order]
             size = a_index.shape[0] * a_index.shape[1] * b_index.shape[2]
-            biases = [[]] * size
+            biases: list[list[int]] = [[]] * size
             for i, cell in zip(group, cells):
                 slot[i] = first_slot + cell
                 biases[cell] = [self.uniform_slot[j] for j in fused[i][2]]
             exact = self._reduction(group, fused, needs)  # the same nodes, term by term
             out = _Slots(self.np, list(range(first_slot, first_slot + size)), True)
-            biases = _biases(self.np, biases, exact.biases is not None and exact.biases.needs_grad)
-            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, biases, exact))
+            bias = _biases(self.np, biases, exact.biases is not None and exact.biases.needs_grad)
+            steps.append(_Contraction(self.np, a_index, b_index, self.zero, out, bias, exact))
             first_slot += size
         if rest:
             for d in rest:
@@ -1039,7 +1090,7 @@ class _Plan:
             steps.append(self._reduction([members[d] for d in rest], fused, needs))
         return steps, first_slot
 
-    def _fused(self, root: int):
+    def _fused(self, root: int) -> tuple[Fused, set[int]] | None:
         """``root`` (a ``+`` or ``max`` over computed nodes) as one fused node ``(kind, terms, bias,
         plain)`` and the nodes it absorbs, or None when single operations do as well. A weighted sum's
         terms are ``(w, x)`` pairs, its ``plain`` the computed terms it adds with no weight."""

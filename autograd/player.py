@@ -38,6 +38,8 @@ from .viz import CURRENT_COLOR, DONE_COLOR, WAITING_COLOR, StepDrawings, graph_n
 from .walk import Step, backward_steps, describe, gate, name, number
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import anywidget
 
 __all__ = ["Walkthrough", "walkthrough"]
@@ -76,12 +78,12 @@ class Walkthrough:
                  picture: str, title: str) -> None:
         self.root, self.steps = root, steps
         self._frames, self._texts, self._picture, self._title = frames, texts, picture, title
-        self._widget = None
+        self._widget: anywidget.AnyWidget | None = None
 
     def __repr__(self) -> str:
         return f"<walkthrough of {name(self.root)!r}: {len(self.steps)} backward steps>"
 
-    def _model(self) -> dict:
+    def _model(self) -> dict[str, Any]:
         """The player's data, as player.js reads it."""
         return {"frames": self._frames, "texts": self._texts, "title": self._title,
                 "legend": [list(item) for item in LEGEND], "step": 0}
@@ -120,7 +122,8 @@ class Walkthrough:
         """Write ``html()`` to ``path``, atomically."""
         write_atomic(path, self.html().encode("utf-8"))
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
+    def _repr_mimebundle_(self, include: object = None,
+                          exclude: object = None) -> tuple[dict[str, str], dict[str, Any]]:
         # One output, several forms: the widget's view where a kernel and anywidget are (a front-end
         # that can render it prefers it), and for all others the picture and the line on how to play.
         svg = base64.b64encode(self._picture.encode("utf-8")).decode("ascii")
@@ -133,7 +136,7 @@ class Walkthrough:
                           f'alt="{escape(self._title)}: the graph after the last step, every gradient shown">'
                           f'</div>'),
         }
-        metadata: dict = {}
+        metadata: dict[str, Any] = {}
         if _in_kernel() and _widget_class() is not None:
             live, metadata = self.widget._repr_mimebundle_()
             data.update((mime, value) for mime, value in live.items() if mime != "text/plain")
@@ -230,7 +233,7 @@ def _in_kernel() -> bool:
 
 
 @functools.cache
-def _widget_class():
+def _widget_class() -> type[anywidget.AnyWidget] | None:
     """The notebook player's widget class, or None without anywidget (made once, on first use)."""
     try:
         import anywidget
@@ -238,7 +241,7 @@ def _widget_class():
     except ImportError:
         return None
 
-    class Player(anywidget.AnyWidget):
+    class Player(anywidget.AnyWidget):  # type: ignore[misc]  # (anywidget is Any to checkers: pyproject.toml)
         """valuegrad's player in a notebook: frames and texts in; ``step``, the frame on show, both ways."""
 
         _esm = _ASSETS / "player.js"
@@ -249,9 +252,9 @@ def _widget_class():
         title = traitlets.Unicode().tag(sync=True)
         step = traitlets.Int(0).tag(sync=True)
 
-        @traitlets.validate("step")
-        def _step_in_range(self, proposal):
-            k = proposal["value"]
+        @traitlets.validate("step")  # type: ignore[untyped-decorator]  # (traitlets: Any, as anywidget)
+        def _step_in_range(self, proposal: dict[str, Any]) -> int:
+            k: int = proposal["value"]
             if not 0 <= k < len(self.frames):
                 raise traitlets.TraitError(f"step must be from 0 to {len(self.frames) - 1}, got {k}")
             return k

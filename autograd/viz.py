@@ -21,6 +21,29 @@ from .graph import topological_order
 from .text import printable
 from .walk import Names, Step, backward_steps, number, progress, short_names
 
+TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    Attributes = dict[str, str]
+    """Graphviz attributes of a node or an edge, by name."""
+
+    class Look(Protocol):
+        """How a picture styles each node and edge: :class:`_Kinds` (after ``backward()``) or
+        :class:`_Frame` (a step of the backward pass)."""
+
+        font: str
+
+        def name(self, node: Value) -> str: ...
+
+        def value(self, node: Value) -> Attributes: ...
+
+        def grad(self, node: Value) -> str: ...
+
+        def op(self, node: Value) -> Attributes: ...
+
+        def edge(self, node: Value, k: int) -> Attributes: ...
+
 __all__ = ["draw_graph", "StepDrawings", "render", "RenderError", "DotNotFound"]
 
 # Fill colours, one per kind of value node (the legend in draw_graph's docstring).
@@ -75,7 +98,7 @@ def escape_label(text: str) -> str:
     return "".join(out)
 
 
-def _check_max_nodes(max_nodes) -> None:
+def _check_max_nodes(max_nodes: object) -> None:
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
 
@@ -179,7 +202,7 @@ def _check_rankdir(rankdir: str) -> str:
     return rankdir
 
 
-def _draw(nodes: list[Value], rankdir: str, show_grad: bool, look) -> graphviz.Digraph:
+def _draw(nodes: list[Value], rankdir: str, show_grad: bool, look: Look) -> graphviz.Digraph:
     """The Digraph of ``nodes`` (root first), each node and edge styled by ``look``."""
     dot = graphviz.Digraph(
         graph_attr={"rankdir": rankdir},
@@ -220,7 +243,7 @@ class _Kinds:
     def name(self, node: Value) -> str:
         return node.label
 
-    def value(self, node: Value) -> dict:
+    def value(self, node: Value) -> Attributes:
         if node is self.root:
             return {"fillcolor": OUTPUT_COLOR}
         if node.label:
@@ -230,10 +253,10 @@ class _Kinds:
     def grad(self, node: Value) -> str:
         return _grad_field(node.grad)
 
-    def op(self, node: Value) -> dict:
+    def op(self, node: Value) -> Attributes:
         return {}
 
-    def edge(self, node: Value, k: int) -> dict:
+    def edge(self, node: Value, k: int) -> Attributes:
         return {}
 
 
@@ -303,7 +326,7 @@ class _Frame:
     def name(self, node: Value) -> str:
         return node.label or self.walk.names.get(node, "")
 
-    def value(self, node: Value) -> dict:
+    def value(self, node: Value) -> Attributes:
         if self.current is not None and node is self.current.node:
             return {"fillcolor": CURRENT_COLOR, "class": "current"}
         done = node in self.done
@@ -320,12 +343,12 @@ class _Frame:
         # No-break spaces: Graphviz keeps them, so the field keeps its width.
         return ("grad" if g is None else _grad_field(g)).ljust(self.walk.width.get(node, 4), NBSP)
 
-    def op(self, node: Value) -> dict:
+    def op(self, node: Value) -> Attributes:
         if self.current is None or node is not self.current.node:
             return {}
         return {"style": "filled", "fillcolor": CURRENT_COLOR, "class": "current"}
 
-    def edge(self, node: Value, k: int) -> dict:
+    def edge(self, node: Value, k: int) -> Attributes:
         text = self.walk.label[node, k]
         if self.finished:
             return {"label": text}
@@ -356,15 +379,17 @@ def render(dot: graphviz.Digraph, format: str = "svg") -> bytes:
     True
     """
     if format == "dot":
-        return dot.source.encode("utf-8")
+        return dot.source.encode("utf-8")  # type: ignore[no-any-return]  # graphviz is untyped: Any
     try:
         # quiet: what dot prints on stderr is ours to report (in the error), not to pass on.
-        return dot.pipe(format=format, quiet=True)
+        return dot.pipe(format=format, quiet=True)  # type: ignore[no-any-return]
     except graphviz.ExecutableNotFound:
         raise DotNotFound(INSTALL_DOT) from None
     except graphviz.CalledProcessError as e:
         stderr = (e.stderr or b"").decode("utf-8", "replace")
         raise RenderError(f"Graphviz's dot failed: {' '.join(stderr.split())[:200]}") from None
+
+
 # -- audit: someone else's graph, checked (autograd.audit) ------------------------------
 # This block draws the picture of ``Audit.draw()``; it reads only the plain rows that
 # ``Audit`` hands it (viz never imports audit).
@@ -374,7 +399,7 @@ AUDIT_COLORS = {"right": "white", "wrong": "mistyrose", "first": "salmon", "unch
 AUDIT_FAULT_COLOR = "orange"
 
 
-def draw_audit(rows: list[dict], rankdir: str = "LR", max_nodes: int = 2000) -> graphviz.Digraph:
+def draw_audit(rows: list[dict[str, Any]], rankdir: str = "LR", max_nodes: int = 2000) -> graphviz.Digraph:
     """An audited graph (``autograd.audit(root).draw()``), from ``Audit``'s rows, root last.
 
     One record per node of theirs: its label, data and grad; beside a wrong grad the

@@ -82,21 +82,23 @@ def backward_steps(root: Value) -> list[Step]:
         raise TypeError(f"backward_steps() takes a Value, got {type(root).__name__}")
     steps: list[Step] = []
 
-    def record(node: Value, upstream: float, given: tuple | None) -> None:
+    def record(node: Value, upstream: float, given: tuple[float, ...] | None) -> None:
         local = local_grads(node)
         steps.append(Step(node, upstream, local, (0.0,) * len(local) if given is None else given))
 
-    backpropagate(lower(root), 1.0, FLOATS, on_step=record)
+    # on_step is handed the program's gates, typed lower.Gate: in the graph of a Value, Values.
+    backpropagate(lower(root), 1.0, FLOATS, on_step=record)  # type: ignore[arg-type]
     return steps
 
 
 def local_grads(node: Value) -> tuple[float, ...]:
     """The partial derivative of ``node`` with respect to each of its parents: its row's rule
     with an upstream gradient of 1."""
-    return PRIMITIVES[node.op].vjp(FLOATS, 1.0, node.data, *[p.data for p in node.parents])
+    return PRIMITIVES[node.op].vjp(  # type: ignore[no-any-return]  # a plain namedtuple's field
+        FLOATS, 1.0, node.data, *[p.data for p in node.parents])
 
 
-def progress(root: Value, steps: list[Step], k: int) -> tuple[dict, set]:
+def progress(root: Value, steps: list[Step], k: int) -> tuple[dict[Value, float], set[Value]]:
     """Where the backward pass stands after the first ``k`` of ``steps`` (those of ``root``).
 
     Returns the gradient arrived so far at every node that has received some
@@ -105,7 +107,7 @@ def progress(root: Value, steps: list[Step], k: int) -> tuple[dict, set]:
     processed before step ``k``, leaves whose every user is processed).
     """
     arrived = {root: 1.0} if k else {}
-    waiting_for = {}  # node -> how many of its uses have yet to send it a gradient
+    waiting_for: dict[Value, int] = {}  # node -> how many of its uses have yet to send it a gradient
     for step in steps:
         for parent in step.node.parents:
             waiting_for[parent] = waiting_for.get(parent, 0) + 1
@@ -120,7 +122,7 @@ def progress(root: Value, steps: list[Step], k: int) -> tuple[dict, set]:
 
 # -- text ----------------------------------------------------------------------
 
-Names = dict  # Value -> the short name that a picture shows for it (see short_names)
+Names = dict[Value, str]  # a node -> the short name that a picture shows for it (see short_names)
 
 
 def short_names(steps: list[Step]) -> Names:

@@ -3,8 +3,10 @@
 It calls every method of ``Value`` (those attached from the table included),
 every operator with numbers on either side, the comparisons, ``grad`` (floats,
 or Values with ``create_graph=True``), ``is_number`` (which narrows),
-``no_grad``, ``gradcheck``, ``draw_graph``, the tape, the backward steps,
-``audit``, and ``nn``'s modules (a learner's own too), losses, optimizers and
+``no_grad``, ``gradcheck``, ``draw_graph`` (a step of the pass too), the tape
+(the batched one where NumPy is installed), the backward steps, ``walkthrough``
+(where Graphviz's dot is), ``audit``, and ``nn``'s modules (a learner's own too),
+losses (one sample or a batch, a model's outputs), optimizers and
 ``fit`` (on lists or tuples). ``assert_type`` pins the
 types that matter, so a method that came out as ``Any`` (or ``x + 1`` as
 ``int``) fails the check; the test also runs the file, so it is true code.
@@ -12,6 +14,8 @@ types that matter, so a method that came out as ``Any`` (or ``x + 1`` as
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +34,7 @@ from autograd import (
     gradcheck,
     is_number,
     no_grad,
+    walkthrough,
 )
 from nn import MLP, SGD, Adam, Layer, Neuron, fit
 
@@ -121,12 +126,28 @@ assert gradcheck(lambda v: (v[0] * v[1]).sigmoid(), [0.3, -1.2])
 # -- seeing it: the graph, the steps, the tape ------------------------------------------------
 picture = draw_graph(f, rankdir="TB")
 source: str = picture.source
+assert "orange" in draw_graph(f, step=1).source  # the first step of the backward pass
 steps: list[Step] = backward_steps(f)
 first: Value = steps[0].node
+if shutil.which("dot"):  # the player's frames are drawn by Graphviz's dot program
+    player = walkthrough(f, rankdir="TB")
+    played: list[Step] = player.steps
+    assert_type(player.html(), str)
+    with tempfile.TemporaryDirectory() as directory:
+        walkthrough(f, Path(directory) / "f.html")
+        assert (Path(directory) / "f.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 tape = Tape(f)
 x.data = 0.25
 assert_type(tape.forward(), float)
 tape.backward()
+if importlib.util.find_spec("numpy") is not None:  # the batched tape (valuegrad[fast])
+    feature, weight = Value(0.0, "feature"), Value(0.5, "weight")
+    hidden = (feature * weight).tanh()
+    batched = Tape(hidden * 2.0, inputs=[feature], keep=[hidden])
+    outputs = batched.forward([[1.0], [-2.0], [0.5]])  # one row per sample: the root's N values
+    assert outputs.shape == (3,) and batched.values(hidden).shape == (3,)
+    batched.backward()
+    assert weight.grad != 0.0
 report = audit(f)
 assert_type(report, Audit)
 assert_type(report.ok, bool)
@@ -159,7 +180,12 @@ with tempfile.TemporaryDirectory() as directory:
 assert_type(nn.hinge_loss([model(sample) for sample in xs], [1, -1, -1, 1]), Value)
 assert_type(nn.softmax([x, y, 1.0]), list[Value])
 assert_type(nn.cross_entropy([x, y, 1.0], 2), Value)
+assert_type(nn.cross_entropy([[x, y], (1.0, x)], [0, 1]), Value)  # a batch
+classifier = MLP(3, [4, 3], seed=0)  # three logits per sample
+assert_type(nn.cross_entropy([classifier(sample) for sample in xs], [0, 2, 1, 1]), Value)
 assert_type(nn.binary_cross_entropy(x.sigmoid(), 1.0), Value)
+assert_type(nn.binary_cross_entropy([x.sigmoid(), y.sigmoid()], [1, 0.0]), Value)
+assert_type(nn.mse_loss([[x, y], [y, x]], [[1.0, 0.0], [0.0, 1.0]]), Value)  # two outputs per sample
 history = fit(model, xs, ys, nn.mse_loss, Adam(model.parameters(), lr=0.01), epochs=2, progress=False)
 losses: list[float] = history["loss"]
 assert len(losses) == 2
