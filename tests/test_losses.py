@@ -279,3 +279,15 @@ def test_logits_of_opposite_signs_in_different_rows_under_the_batched_tape():
     assert values == [cross_entropy([a, b], 1).data for a, b in rows] == [2000.0, 0.0, math.log(2.0)]
     tape.backward()
     assert w.grad == pytest.approx((2000.0 + 0.0 + 0.0) / 3)
+
+
+def test_a_list_where_one_number_belongs_is_named():
+    """A Layer's output (always a list) given as a score, or a batch of logits with one target:
+    an error that names the loss and what it got, not Value()'s complaint about a list."""
+    import nn
+
+    layer = nn.Layer(2, 1, rng=random.Random(0))
+    with pytest.raises(TypeError, match=r"hinge_loss: score 0 is a list of 1 .*Layer's output"):
+        nn.hinge_loss([layer([1.0, 2.0]), layer([0.0, 1.0])], [1, -1])
+    with pytest.raises(ValueError, match=r"cross_entropy: logits is a batch of 2 samples .* one class index"):
+        nn.cross_entropy([[1.0, 2.0], [3.0, 4.0]], 0)
