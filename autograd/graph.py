@@ -59,8 +59,8 @@ def topological_order(root: N, *, leaves: bool = True, clear_grads: bool = False
     """
     if root._a is None:
         return [root] if leaves else []
-    if not leaves:
-        return _interior(root, clear_grads)
+    if clear_grads:
+        return _clearing(root)  # type: ignore[type-var]  # (Value.backward's nodes: they have a grad)
     postorder: list[N] = []
     expanded: set[N] = set()
     stack: list[N | None] = [root]
@@ -80,49 +80,14 @@ def topological_order(root: N, *, leaves: bool = True, clear_grads: bool = False
         # Its operands still to visit, first operand on top; none left: emit it now
         # (in a DAG an expanded node is an emitted one), without the marker's round trip.
         b = node._b
-        if b is not None and b not in expanded:
-            push(node)
-            push(None)
-            push(b)
-            if a not in expanded:
-                push(a)
-        elif a not in expanded:
-            push(node)
-            push(None)
-            push(a)
-        else:
-            emit(node)
-    postorder.reverse()
-    return postorder
-
-
-def _interior(root: N, clear_grads: bool) -> list[N]:
-    """The same walk for an interior ``root``, with no leaf ever pushed: ``topological_order(root,
-    leaves=False)``, the walk of every backward pass, written apart for its speed."""
-    if clear_grads:
-        return _clearing(root)  # type: ignore[type-var]  # (Value.backward's nodes: they have a grad)
-    postorder: list[N] = []
-    expanded: set[N] = set()
-    stack: list[N | None] = [root]
-    push, pop, emit, mark = stack.append, stack.pop, postorder.append, expanded.add
-    while stack:
-        node = pop()
-        if node is None:
-            emit(pop())  # type: ignore[arg-type]  # below a marker: always its node
-            continue
-        if node in expanded:
-            continue
-        mark(node)
-        a = node._a
-        b = node._b
         # (Leaf or not first: a plain read, where the set lookup costs a hash.)
-        if b is not None and b._a is not None and b not in expanded:
+        if b is not None and (leaves or b._a is not None) and b not in expanded:
             push(node)
             push(None)
             push(b)
-            if a._a is not None and a not in expanded:  # type: ignore[union-attr]  # (interior: a is set)
+            if (leaves or a._a is not None) and a not in expanded:
                 push(a)
-        elif a._a is not None and a not in expanded:  # type: ignore[union-attr]
+        elif (leaves or a._a is not None) and a not in expanded:
             push(node)
             push(None)
             push(a)
