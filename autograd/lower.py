@@ -204,8 +204,7 @@ class Program:
     @cached_property
     def quotients(self) -> list[bool]:
         """Whether each node is a product valued as a quotient."""
-        nodes = self.nodes
-        return [bool(node.op) and node._b is not None and is_quotient(node.op, node._b.op) for node in nodes]
+        return [node.op == "*" and is_quotient("*", node._b.op) for node in self.nodes]  # type: ignore[union-attr]
 
     @cached_property
     def forward_rows(self) -> list[Primitive | None]:

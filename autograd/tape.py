@@ -322,10 +322,9 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
     users = [0] * n
     shapes: dict[tuple[str | int, ...], int] = {}
     count = [0]  # per shape id
-    for i, row in enumerate(rows):
+    for i, (row, a) in enumerate(zip(rows, args)):
         if row is None:
             continue
-        a = args[i]
         key: tuple[str | int, ...]
         if len(a) == 2:
             j, k = a
