@@ -73,7 +73,7 @@ lab: $(VENV)/.notebooks dot
 
 ## lint: ruff, mypy --strict on the packages, and on user code that calls every method (as tests/test_typing.py does)
 lint: $(VENV)/.lint
-	$(VENV)/bin/ruff check autograd nn tests bench tools
+	$(VENV)/bin/ruff check autograd nn tests bench tools examples
 	$(PY) tools/type_declarations.py --check
 	$(PY) -m mypy --strict autograd nn
 	$(PY) -m mypy --strict --follow-imports=silent tests/typed/user_code.py

@@ -21,8 +21,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from autograd import no_grad  # noqa: E402
-from nn import MLP, Adam, fit, hinge_loss  # noqa: E402
 from autograd.files import write_atomic  # noqa: E402
+from nn import MLP, Adam, fit, hinge_loss  # noqa: E402
 
 SEED = 1
 EPOCHS = 50
