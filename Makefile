@@ -56,7 +56,7 @@ demo: $(VENV)/.demo dot
 	@echo "demo: pictures in out/ (circuit.svg, sigmoid_neuron.svg, decision_boundary.png) and out/walkthrough.html, the backward pass step by step"
 
 ## docs: regenerate the pictures committed under docs/
-docs: $(VENV)/.test dot
+docs: $(VENV)/.demo dot
 	$(PY) tools/make_docs.py docs
 
 ## bench: speed and memory against micrograd, measured in the same run
@@ -64,7 +64,7 @@ bench: $(VENV)/.bench
 	$(PY) bench/run.py
 
 ## notebooks: re-execute every notebook in place, outputs stored
-notebooks: $(VENV)/.test dot
+notebooks: $(VENV)/.notebooks dot
 	$(PY) tools/run_notebooks.py --inplace
 
 ## lab: JupyterLab on the notebooks (the [notebooks] extra: JupyterLab and anywidget, for the live player)

@@ -38,6 +38,7 @@ import gc
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -199,7 +200,7 @@ def worker_tape_build(points: int, traced: bool) -> dict:
     exact = value == root.data
     replay = tape._replay
     groups = getattr(replay, "groups", [])
-    return {"nodes": nodes, "operations": replay.operations, "graph": graph, "seconds": seconds, "peak": peak,
+    return {"nodes": nodes, "graph": graph, "seconds": seconds, "peak": peak,
             "replay": statistics.median(replays), "exact": exact, "kind": type(replay).__name__,
             "copies": sum(len(g.blocks) for g in groups), "block": [len(g.blocks[0].members) for g in groups]}
 
@@ -302,6 +303,23 @@ def run_worker(name: str, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def interleaved(worker: str, rounds: int, runs: list[tuple[tuple, dict]], first_round: dict | None = None) -> dict:
+    """Each of ``runs`` (a key and the worker's arguments) once a round, in turn, so that a busy
+    moment on the machine does not land on one of them only: key -> the first round's result, with
+    the step times of every round pooled. ``first_round``: more arguments, by key, for round 1 only."""
+    results: dict = {}
+    for round_ in range(rounds):
+        for key, kwargs in runs:
+            print(f"{worker} {', '.join(map(str, key))}: round {round_ + 1}/{rounds}", file=sys.stderr, flush=True)
+            extra = (first_round or {}).get(key, {}) if round_ == 0 else {}
+            r = run_worker(worker, **kwargs, **extra)
+            if key in results:
+                results[key]["times"] += r["times"]
+            else:
+                results[key] = r
+    return results
+
+
 # -- import time ------------------------------------------------------------------
 def import_overhead(repeats: int) -> dict:
     """Best-of wall time of ``python -c "import autograd, nn"`` minus ``-c pass``, as a user's Python
@@ -362,16 +380,8 @@ def gpt_section(say, quick: bool) -> list[tuple[str, str, bool]]:
     say()
     plan = [("micro", True), ("valuegrad", True), ("micro", False), ("valuegrad", False)]
     steps, warmup, rounds = (3, 1, 1) if quick else (16, 2, 3)  # 48 steps: the names differ in length
-    runs: dict = {}
-    for round_ in range(rounds):
-        for impl, gc_on in plan:
-            print(f"microgpt, round {round_ + 1}/{rounds}: {impl}{'' if gc_on else ' (gc off)'}",
-                  file=sys.stderr, flush=True)
-            r = run_worker("microgpt", impl=impl, steps=steps, warmup=warmup, gc_on=gc_on)
-            if (impl, gc_on) in runs:
-                runs[impl, gc_on]["times"] += r["times"]
-            else:
-                runs[impl, gc_on] = r
+    runs = interleaved("microgpt", rounds, [((impl, gc_on), {"impl": impl, "steps": steps, "warmup": warmup,
+                                                              "gc_on": gc_on}) for impl, gc_on in plan])
     ours, theirs = ([float(x) for x in runs[impl, True]["losses"]] for impl in ("valuegrad", "micro"))
     spread = max(abs(a - b) / abs(b) for a, b in zip(ours, theirs))
     if spread > 1e-12:
@@ -413,17 +423,11 @@ def gpt_section(say, quick: bool) -> list[tuple[str, str, bool]]:
     for names, block in sizes:
         steps = 5 if quick else (20 if names <= 256 else 8)
         rounds = 1 if quick else 2
-        result: dict = {}
-        for round_ in range(rounds):
-            for impl in ("batched", "torch"):
-                print(f"gpt {names} x {block}, round {round_ + 1}/{rounds}: {impl}", file=sys.stderr, flush=True)
-                r = run_worker("gpt", impl=impl, names=names, block=block, steps=steps, warmup=2,
-                               check=32 if impl == "batched" and round_ == 0 else 0)
-                if impl in result:
-                    result[impl]["times"] += r["times"]
-                else:
-                    result[impl] = r
-        tape, torch_ = result["batched"], result["torch"]
+        result = interleaved("gpt", rounds, [((impl, names, block), {"impl": impl, "names": names, "block": block,
+                                                                     "steps": steps, "warmup": 2})
+                                             for impl in ("batched", "torch")],
+                             first_round={("batched", names, block): {"check": 32}})  # the engine's check: once
+        tape, torch_ = result["batched", names, block], result["torch", names, block]
         t_tape, t_torch = statistics.median(tape["times"]), statistics.median(torch_["times"])
         grads = np.array(tape["grads"]), np.array(torch_["grads"])
         torch_grads = float(np.max(np.abs(grads[0] - grads[1])) / np.max(np.abs(grads[1])))
@@ -470,6 +474,9 @@ def main() -> None:
             old = old[:old.index(GPT_START)] + new + old[old.index(GPT_END) + len(GPT_END):]
         else:
             old = old.replace("### Targets", new + "\n\n### Targets", 1) if "### Targets" in old else old + new
+        for name, value, ok in rows:  # the full run's Targets table: its gpt rows, measured anew
+            row = f"| {name} | {value} | {'yes' if ok else '**no**'} |"
+            old = re.sub(rf"^\| {re.escape(name)} \|.*$", lambda _, row=row: row, old, flags=re.M)
         write_atomic(out, old.encode("utf-8"))
         print(f"wrote the gpt section of {out}", file=sys.stderr)
         return
@@ -514,18 +521,10 @@ def main() -> None:
         ("micrograd", False, 1 if quick else 2, 1),
     ]
     def run_plan(plan, points, rounds):
-        """Rounds interleave the implementations, so that a busy moment on the machine does not
-        land on one of them only; steps are pooled. First losses must agree."""
-        results: dict = {}
-        for round_ in range(rounds):
-            for impl, gc_on, steps, warmup in plan:
-                print(f"{points} points, round {round_ + 1}/{rounds}: {impl}{'' if gc_on else ' (gc off)'}",
-                      file=sys.stderr, flush=True)
-                r = run_worker("demo", impl=impl, steps=steps, warmup=warmup, gc_on=gc_on, points=points)
-                if (impl, gc_on) in results:
-                    results[impl, gc_on]["times"] += r["times"]
-                else:
-                    results[impl, gc_on] = r
+        """The plan's runs, interleaved (:func:`interleaved`); their first losses must agree."""
+        results = interleaved("demo", rounds, [((impl, gc_on), {"impl": impl, "steps": steps, "warmup": warmup,
+                                                                 "gc_on": gc_on, "points": points})
+                                               for impl, gc_on, steps, warmup in plan])
         first = {key: float(r["losses"][0]) for key, r in results.items()}
         ref = first.get(("micrograd", True), next(iter(first.values())))
         spread = max(abs(v - ref) / abs(ref) for v in first.values())

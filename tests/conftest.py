@@ -12,10 +12,11 @@ import importlib.util
 import os
 import random
 import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from helpers import load_tool
 
 # In CI the property tests draw the same examples every run (no flakes); on a
 # developer's machine they explore new ones each time.
@@ -147,9 +148,5 @@ def browser_type_launch_args(chromium):
 
 @pytest.fixture(scope="session")
 def notebook_runner():
-    """tools/run_notebooks.py, loaded by path (tools/ is not a package)."""
-    path = Path(__file__).resolve().parent.parent / "tools" / "run_notebooks.py"
-    spec = importlib.util.spec_from_file_location("run_notebooks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tools/run_notebooks.py."""
+    return load_tool("run_notebooks")

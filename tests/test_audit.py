@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import autograd
 from autograd import Value, audit, backward_steps
 
-from learners import BUGS, MICROGPT_BUGS, Twin, microgpt_style, micrograd_style
+from learners import BUGS, MICROGPT_BUGS, Twin, microgpt_style, micrograd_style, topological
 
 STYLES = {
     "micrograd": micrograd_style,  # _prev a set, as in micrograd and the lecture
@@ -86,13 +86,16 @@ def children(node):
 
 def reachable(root) -> set:
     """The ids of the nodes in the graph under ``root`` (an expression may make more)."""
-    found, stack = set(), [root]
-    while stack:
-        node = stack.pop()
-        if id(node) not in found:
-            found.add(id(node))
-            stack.extend(children(node))
-    return found
+    return {id(node) for node in topological(root, children)}
+
+
+def first_wrong(nodes, wrong: set) -> set:
+    """The ids in ``wrong`` with no wrong user among ``nodes``: where the error enters."""
+    users: dict = {}
+    for node in nodes:
+        for c in children(node):
+            users.setdefault(id(c), set()).add(id(node))
+    return {k for k in wrong if not users.get(k, set()) & wrong}
 
 
 def truth(root):
@@ -100,12 +103,8 @@ def truth(root):
     graph = reachable(root.theirs)
     pairs = [(t, o) for t, o in root.pairs if id(t) in graph]
     expected = {id(t): o.grad for t, o in pairs}
-    users = {}
-    for t, _ in pairs:
-        for c in children(t):
-            users.setdefault(id(c), []).append(t)
     wrong = {id(t) for t, o in pairs if not close(t.grad, o.grad)}
-    first = {k for k in wrong if not any(id(u) in wrong for u in users.get(k, []))}
+    first = first_wrong([t for t, _ in pairs], wrong)
     steps = {id(s.node): s.local_grads for s in backward_steps(root.ours)}
     bad_locals = {(id(t), k) for t, o in pairs if hasattr(t, "_local_grads")
                   for k, g in enumerate(t._local_grads) if not close(g, steps[id(o)][k])}
@@ -250,11 +249,7 @@ def test_a_gpt_like_graph_against_the_same_graph_on_a_correct_engine(style, bug)
         assert report.expected[node] == pytest.approx(truth_of[id(node)], rel=1e-9, abs=1e-12)
     wrong = {id(n) for n, _ in made if not close(n.grad, truth_of[id(n)])}
     assert {id(n) for n in report.wrong} == wrong
-    users = {}
-    for node, _ in made:
-        for c in children(node):
-            users.setdefault(id(c), set()).add(id(node))
-    assert {id(n) for n in report.first} == {k for k in wrong if not users.get(k, set()) & wrong}
+    assert {id(n) for n in report.first} == first_wrong([n for n, _ in made], wrong)
     assert report.ok == (bug is None or not wrong and not report.wrong_local_grads)
 
 

@@ -27,7 +27,7 @@ PLAYER = "[data-valuegrad-player]"
 
 @pytest.fixture
 def open_page(browser, tmp_path, dot):
-    """``open_page(root, width=1280, height=800, step="")`` writes root's player and opens it; the
+    """``open_page(root, width=1280, height=800, fragment="")`` writes root's player and opens it; the
     page records every request it makes and every error or console complaint (a CSP refusal)."""
     contexts = []
 

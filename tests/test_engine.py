@@ -12,6 +12,8 @@ import pytest
 
 from autograd import Value, grad, no_grad
 
+from helpers import live_values
+
 # -- construction ---------------------------------------------------------
 
 
@@ -392,11 +394,6 @@ def test_deep_chain_of_multiplications_gradient():
         y = y * 1.000001
     y.backward()
     assert x.grad == pytest.approx(1.000001**200_000, rel=1e-9)
-
-
-def live_values() -> int:
-    """How many Values exist now (Values are tracked by the collector, so it can list them)."""
-    return sum(1 for o in gc.get_objects() if type(o) is Value)
 
 
 def test_graph_is_freed_by_reference_counting():

@@ -720,15 +720,10 @@ def test_nn_uses_only_autograds_public_names():
                                "fit"}
 
 
-# -- fit with the tape (autograd.Tape, built by another issue) ------------
+# -- fit with the tape ------------------------------------------------------
 
 
-@pytest.fixture
-def tape_module():
-    return pytest.importorskip("autograd.tape", reason="autograd.Tape is not built yet")
-
-
-def test_fit_with_the_tape_matches_fit_without(tape_module):
+def test_fit_with_the_tape_matches_fit_without():
     a, b = MLP(2, [4, 1], seed=3), MLP(2, [4, 1], seed=3)
     plain = fit(a, XOR_X, XOR_Y, hinge_loss, Adam(a.parameters(), lr=0.05), epochs=8, progress=False)
     taped = fit(b, XOR_X, XOR_Y, hinge_loss, Adam(b.parameters(), lr=0.05), epochs=8,
@@ -739,7 +734,7 @@ def test_fit_with_the_tape_matches_fit_without(tape_module):
         assert b.state_dict()[name] == pytest.approx(value, rel=1e-12, abs=1e-15)
 
 
-def test_fit_with_the_tape_and_batches_replays_fixed_batches(tape_module):
+def test_fit_with_the_tape_and_batches_replays_fixed_batches():
     X = [[math.cos(i), math.sin(i)] for i in range(12)]
     y = [1 if i % 3 else -1 for i in range(12)]
     a, b = MLP(2, [4, 1], seed=0), MLP(2, [4, 1], seed=0)
@@ -764,7 +759,7 @@ def test_fit_with_the_tape_and_batches_replays_fixed_batches(tape_module):
         assert a.state_dict()[name] == pytest.approx(value, rel=1e-12, abs=1e-15)
 
 
-def test_fit_with_the_tape_for_cross_entropy(tape_module):
+def test_fit_with_the_tape_for_cross_entropy():
     # The shift by the largest logit is a constant of the taped graph: still exact.
     X = [[math.cos(i), math.sin(i)] for i in range(9)]
     y = [i % 3 for i in range(9)]

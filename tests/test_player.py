@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import autograd
-import autograd.graph
 import autograd.lower
 import autograd.player
 from autograd import Value, backward_steps, walkthrough

@@ -18,7 +18,7 @@ from autograd import tape as tape_module
 from autograd.graph import topological_order
 
 from expressions import DRAWS, bits, random_program, replay, resolve
-from test_engine import live_values
+from helpers import live_values
 
 REPRESENTATIONS = {
     # Blocks wherever a structure repeats, however small (the tests' graphs are small).
@@ -117,14 +117,10 @@ def test_tape_equals_backward_bit_for_bit_on_random_graphs(representation):
        seed=st.integers(0, 2**16))
 def test_tape_equals_backward_bit_for_bit_property(program, inputs, seed):
     for settings_ in REPRESENTATIONS.values():  # (hypothesis runs without function-scoped fixtures)
-        saved = {name: getattr(tape_module, name) for name in settings_}
-        for name, value in settings_.items():
-            setattr(tape_module, name, value)
-        try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in settings_.items():
+                patch.setattr(tape_module, name, value)
             _check_program(program, inputs, random.Random(seed))
-        finally:
-            for name, value in saved.items():
-                setattr(tape_module, name, value)
 
 
 def _per_sample(program, samples, shared, reg_first, resolved=None):

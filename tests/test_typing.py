@@ -8,7 +8,6 @@ table disagree, and when ``mypy --strict`` rejects (or fails to check)
 """
 
 import ast
-import importlib.util
 import os
 import subprocess
 import sys
@@ -19,11 +18,11 @@ import pytest
 from autograd.engine import OPERATORS, Value
 from autograd.ops import PRIMITIVES
 
+from helpers import load_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 USER_CODE = ROOT / "tests" / "typed" / "user_code.py"
-_spec = importlib.util.spec_from_file_location("type_declarations", ROOT / "tools" / "type_declarations.py")
-declarations = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(declarations)
+declarations = load_tool("type_declarations")
 
 SOURCE = Path(declarations.ENGINE).read_text(encoding="utf-8")
 BLOCK = declarations.split(SOURCE)[1]

@@ -2,7 +2,6 @@
 
 import ast
 import html
-import importlib.util
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -14,6 +13,7 @@ import autograd
 from autograd import Value, draw_graph
 from autograd.viz import MAX_LABEL_CHARS, DotNotFound, RenderError, render
 
+from helpers import load_tool
 from rows import TEST_ROWS, apply
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -59,16 +59,7 @@ def groups(svg: ET.Element, kind: str) -> list[str]:
     return [g.find(SVG + "title").text for g in of_class(svg, kind)]
 
 
-def _load_make_docs():
-    # tools/ is not a package: load the script by its path.
-    spec = importlib.util.spec_from_file_location(
-        "make_docs", Path(__file__).resolve().parent.parent / "tools" / "make_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_docs = _load_make_docs()
+make_docs = load_tool("make_docs")
 circuit = make_docs.circuit  # f = (x + y) * z at -2, 5, -4, labelled x y z q f, after backward
 
 

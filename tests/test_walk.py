@@ -4,7 +4,6 @@ backward(), nothing changed, and a page that is self-contained, escaped and writ
 import math
 import random
 from operator import attrgetter
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,6 @@ from autograd.walk import describe, gate, number, short_names
 
 from expressions import bits, random_program, replay, resolve
 from players import circuit
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def sigmoid_neuron():
