@@ -103,12 +103,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _prog() -> str:
+    """The name the user typed: the console script ``valuegrad``, or ``python -m autograd``."""
+    typed = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return "valuegrad" if typed.startswith("valuegrad") else "python -m autograd"
+
+
 def _arguments() -> _Parser:
     from . import __version__
 
-    # The name the user typed: the console script `valuegrad`, or python -m autograd.
-    typed = os.path.basename(sys.argv[0]) if sys.argv else ""
-    prog = "valuegrad" if typed.startswith("valuegrad") else "python -m autograd"
+    prog = _prog()
     parser = _Parser(
         prog=prog,
         description="Evaluate an expression, backpropagate, and draw its graph.",
@@ -364,12 +368,12 @@ def output_name(variables: Collection[str]) -> str:
 
 def _graph_bytes(out: Value, fmt: str) -> bytes:
     # viz (and with it graphviz) is imported only when a graph is asked for.
-    from .viz import DotNotFound, RenderError, draw_graph, render
+    from .viz import DRAW_MAX_NODES, DotNotFound, RenderError, draw_graph, render
 
     try:
         dot = draw_graph(out)
     except ValueError:  # more than draw_graph's max_nodes
-        raise UsageError("the graph is too large to draw (over 2000 nodes); leave out -o") from None
+        raise UsageError(f"the graph is too large to draw (over {DRAW_MAX_NODES} nodes); leave out -o") from None
     try:
         return render(dot, fmt)
     except DotNotFound as e:
@@ -489,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if piped is not None:
             _write_to_stdout(piped)
     except UsageError as e:
-        name = _arguments().prog.removeprefix("python -m ")  # valuegrad, or autograd
+        name = _prog().removeprefix("python -m ")  # valuegrad, or autograd
         print(f"{name}: error: {one_line(e)}", file=sys.stderr)
         return 2
     print(report, file=sys.stdout if piped is None else sys.stderr)

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
 from .engine import Value, grad
 from .ops import PRIMITIVES
-from .text import printable
+from .text import FORMS, atomic, printable
 
 __all__ = ["audit", "Audit", "Finding", "agrees", "TOLERANCE"]
 
@@ -48,7 +48,6 @@ style), 0 would be read as relu(1e-170) or 1e-170 ** 2 alike."""
 _Explanation = tuple[str, str | None, str]
 """What explains a wrong node: (fault, the gate at fault or None, why in words)."""
 
-_ATOM = re.compile(r"[\w.]+|\w+\([^()]*\)|…")
 _NAME_CHARS = 40  # a node without a label is named by its formula, up to about this long
 
 
@@ -89,7 +88,6 @@ def _power(k: float, name: str | None = None) -> Gate:
 
 
 _OPERATORS = {"+": operator.add, "*": operator.mul, "**": operator.pow}
-_FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
 _COMMUTATIVE = ("+", "*", "max")
 
 
@@ -97,7 +95,7 @@ def _primitive(op: str) -> Gate:
     """valuegrad's own primitive ``op`` as a gate."""
     row = PRIMITIVES[op]
     build = _OPERATORS.get(op) or getattr(Value, row.name)
-    return Gate(op, row.arity, build, _FORMS.get(op) or _call_form(op, row.arity), op in _COMMUTATIVE)
+    return Gate(op, row.arity, build, FORMS.get(op) or _call_form(op, row.arity), op in _COMMUTATIVE)
 
 
 _NAMED: dict[str, list[Gate]] = {op: [_primitive(op)] for op in PRIMITIVES}
@@ -111,7 +109,7 @@ _NAMED.update({
 _RECOGNISABLE: dict[int, list[Gate]] = {
     1: [Gate(f, 1, getattr(Value, f), f + "({})") for f in ("exp", "log", "relu", "tanh", "sigmoid")]
     + [Gate("negation", 1, operator.neg, "-{}")],
-    2: [Gate("sum", 2, operator.add, "{} + {}", True), Gate("product", 2, operator.mul, "{} * {}", True),
+    2: [Gate("sum", 2, operator.add, "{} + {}"), Gate("product", 2, operator.mul, "{} * {}"),
         Gate("difference", 2, operator.sub, "{} - {}"), Gate("quotient", 2, operator.truediv, "{} / {}")],
 }
 """What a microgpt-style node may be (and a power with a constant exponent, see ``_exponents``)."""
@@ -218,7 +216,6 @@ class _Node(namedtuple("_Node", "data grad children unordered op stored label"))
     __slots__ = ()
 
 
-_STYLES = ("valuegrad", "microgpt", "micrograd")
 
 
 def _style(root: Any) -> str:
@@ -242,9 +239,8 @@ def _attribute(node: Any, style: str, name: str) -> Any:
         raise TypeError(f"a node of this {style}-style graph (a {type(node).__name__}) has no {name!r}") from None
 
 
-def _float(node: Any, style: str, name: str, x: Any = None) -> float:
-    """``node.name`` (or ``x``, read from it) as a float, or a TypeError that says what it is."""
-    x = _attribute(node, style, name) if x is None else x
+def _float(node: Any, style: str, name: str, x: Any) -> float:
+    """``x``, read from ``node.name``, as a float, or a TypeError that says what it is."""
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -293,7 +289,8 @@ def _read(root: Any, style: str) -> tuple[list[Any], list[_Node]]:
             stack.pop()
             children, unordered, op, stored = state.pop(key)
             label = getattr(node, "label", "")
-            read.append(_Node(_float(node, style, "data"), _float(node, style, "grad"),
+            read.append(_Node(_float(node, style, "data", _attribute(node, style, "data")),
+                              _float(node, style, "grad", _attribute(node, style, "grad")),
                               [index[id(c)] for c in children], unordered, op, stored,
                               label if isinstance(label, str) else ""))
             index[key] = len(nodes)
@@ -322,7 +319,7 @@ def _candidates(node: _Node) -> list[_Reading] | str:
                 readings.append(_Reading(g, kids[::-1]))
         elif node.unordered and len(kids) == 1 and g.arity == 2:  # a set keeps x of x * x once
             readings.append(_Reading(g, kids * 2))
-    return readings or f"`{node.op}` with {len(kids)} operand{'s' * (len(kids) != 1)}"
+    return readings or f"`{node.op}` with {_count(len(kids), 'operand')}"
 
 
 def _recognise(node: _Node, data: list[float]) -> _Reading | str:
@@ -427,7 +424,6 @@ class Audit:
                     self._users[j].append((i, k))
         self._at_fault: set[int] = set()  # the gates at fault, found by the findings
         self._explained: set[tuple[int, int]] = set()  # the wrong stored local gradients they name
-        self._seen_right: set[str] | None = None
         top_down = range(len(read) - 1, -1, -1)  # the root first
         self._wrong = [i for i in top_down
                        if i not in self._unchecked and not agrees(read[i].grad, self._expected[i])]
@@ -541,8 +537,9 @@ class Audit:
         self._at_fault.add(u)
         self._explained.add((u, k))
         gate = self._gate(u)
+        stored, true = _apart(theirs, self._local(u)[k])
         return "local gradient", gate, (f"{self._name(u)} (a {gate}) stores the local gradient "
-                                        f"{_show(theirs)} for {self._title(i)}; it is {_show(self._local(u)[k])}")
+                                        f"{stored} for {self._title(i)}; it is {true}")
 
     def _assigned(self, i: int, uses: list[tuple[int, int]]) -> _Explanation | None:
         """Used several times, it holds some of the contributions only: ``=`` where ``+=`` belongs."""
@@ -586,10 +583,11 @@ class Audit:
     def _rule(self, i: int, uses: list[tuple[int, int]]) -> _Explanation:
         """A gate's local-gradient rule (micrograd style), or the accumulation (microgpt style)."""
         fault, gate, why = self._rule_or_accumulation(i, uses)
-        if self._stale():
+        if self._stale:
             why += "; or the grads were not zeroed after an earlier backward (each pass adds to them)"
         return fault, gate, why
 
+    @cached_property
     def _stale(self) -> bool:
         """Whether the wrong gradients look left over from earlier passes: only leaves wrong, or
         every first node holding a whole multiple (2, 3, ...) of its gradient."""
@@ -621,18 +619,16 @@ class Audit:
             return "rule", gate, (f"{self._name(u)} passed nothing to {name}: the backward of `{gate}` gives 0 or "
                                   f"never runs, or ran before its gradient arrived (backward out of topological "
                                   f"order); d({self._name(u)})/d({name}) is {_show(true)}")
+        shown = _apart(passed, true)
         return "rule", gate, (f"the rule of `{gate}` is wrong: {self._name(u)} passes {name} the local gradient "
-                              f"{_show(passed)}, where d({self._name(u)})/d({name}) is {_show(true)}")
+                              f"{shown[0]}, where d({self._name(u)})/d({name}) is {shown[1]}")
 
-    @property
+    @cached_property
     def _rules_right(self) -> set[str]:
         """The gates seen passing a right, nonzero gradient to a node that only they use."""
-        if self._seen_right is None:
-            self._seen_right = {
-                self._gate(users[0][0]) for j, users in enumerate(self._users)
+        return {self._gate(users[0][0]) for j, users in enumerate(self._users)
                 if len(users) == 1 and j not in self._unchecked and self._expected[j] != 0.0
                 and agrees(self._read[j].grad, self._expected[j])}
-        return self._seen_right
 
     # -- showing it ------------------------------------------------------------------
 
@@ -647,12 +643,13 @@ class Audit:
         parts = [head]
         for i, f in zip(self._first, self.findings):
             at_fault = f"gate at fault: `{f.gate}`, {_FAULTS[f.fault]}" if f.gate else f"at fault: {_FAULTS[f.fault]}"
-            parts.append(f"{self._title(i)}: grad {_show(f.actual)}, expected {_show(f.expected)}\n"
+            actual, expected = _apart(f.actual, f.expected)
+            parts.append(f"{self._title(i)}: grad {actual}, expected {expected}\n"
                          f"  {at_fault}\n  {f.why}")
         others = [(i, k, theirs, true) for i, k, theirs, true in self._bad_locals if (i, k) not in self._explained]
         if others:
-            lines = [f"  {self._title(i)} ({self._gate(i)}), operand {k}: {_show(theirs)}, "
-                     f"should be {_show(true)}" for i, k, theirs, true in others[:10]]
+            lines = ["  {} ({}), operand {}: {}, should be {}".format(self._title(i), self._gate(i), k, *_apart(theirs, true))
+                     for i, k, theirs, true in others[:10]]
             more = [f"  and {len(others) - 10} more"] if len(others) > 10 else []
             parts.append("\n".join(["stored local gradients that are wrong:", *lines, *more]))
         if self.unrecognised:
@@ -668,7 +665,7 @@ class Audit:
         return (f"<Audit: {len(self.wrong)} wrong, {len(self.unchecked)} unchecked, "
                 f"first at {', '.join(self._name(i) for i in self._first) or 'none'}>")
 
-    def draw(self, rankdir: str = "LR", max_nodes: int = 2000) -> Any:  # a graphviz.Digraph (untyped)
+    def draw(self, rankdir: str = "LR", max_nodes: int = 2000) -> Any:  # (viz.DRAW_MAX_NODES; a graphviz.Digraph)
         """Their graph as a ``graphviz.Digraph``: wrong nodes marked, the expected gradient beside theirs.
 
         See ``autograd.viz.draw_audit`` for the legend. A graph of more than
@@ -686,7 +683,7 @@ class Audit:
         for i, (node, reading) in enumerate(zip(self._read, self._readings)):
             checked = i not in self._unchecked
             rows.append({
-                "label": printable(node.label), "data": node.data, "grad": node.grad,
+                "label": node.label, "data": node.data, "grad": node.grad,
                 "expected": self._expected[i] if checked else None,
                 "status": ("first" if i in first else "wrong" if i in wrong else
                            "right" if checked else "unchecked"),
@@ -756,8 +753,8 @@ def _proper_subsets(items: range, empty: bool = False) -> Iterator[tuple[int, ..
 
 
 def _atomic(text: str) -> bool:
-    """Whether a name reads as one operand as it is: a word, a number, a call such as exp(x)."""
-    return bool(_ATOM.fullmatch(text))
+    """Whether a name reads as one operand as it is: a word, a number, a call such as exp(x), or …."""
+    return text == "…" or atomic(text)
 
 
 _FAULTS = {
@@ -770,6 +767,15 @@ def _count(n: int, thing: str) -> str:
     return f"{n} {thing}{'s' * (n != 1)}"
 
 
-def _show(x: float) -> str:
-    """A number as the text shows it: up to 6 significant digits, ``-0.0`` as ``0``."""
-    return "0" if x == 0.0 else f"{x:.6g}"
+def _apart(x: float, y: float) -> tuple[str, str]:
+    """``x`` and ``y`` as :func:`_show` shows them, with more digits where 6 would show them alike."""
+    for digits in (6, 10, 17):
+        shown = _show(x, digits), _show(y, digits)
+        if shown[0] != shown[1]:
+            break
+    return shown
+
+
+def _show(x: float, digits: int = 6) -> str:
+    """A number as the text shows it: up to ``digits`` significant digits, ``-0.0`` as ``0``."""
+    return "0" if x == 0.0 else f"{x:.{digits}g}"

@@ -32,12 +32,13 @@ and the tapes' tests check every driver against ``backward()``.
 
 from __future__ import annotations
 
+import math
 import numbers
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
-from .lower import CONSTANT, QUOTIENT, divided, lower, received
+from .lower import CONSTANT, QUOTIENT, divided, is_quotient, lower, received
 from .ops import FLOATS, PRIMITIVES, Primitive, where
 
 TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
@@ -586,14 +587,11 @@ class _Values:
 
     @staticmethod
     def power_or_inf(a: Value, b: Value | Number) -> Value:
-        try:
-            return a**b
-        except (OverflowError, ZeroDivisionError):
-            # ±inf there, as on floats, and still a ** node of a and b, so its own
-            # slope is the limit's too (sqrt's second derivative at 0 is -inf).
-            exponent = _operand(b)
-            assert exponent is not None  # (for type checkers) b is a number or a Value
-            return _node("**", FLOATS.power_or_inf(a.data, exponent.data), a, exponent)
+        # A ** node of a and b valued as on floats (±inf at a pole or on overflow), so that
+        # its own slope is the limit's too (sqrt's second derivative at 0 is -inf).
+        exponent = _operand(b)
+        assert exponent is not None  # (for type checkers) b is a number or a Value
+        return _node("**", FLOATS.power_or_inf(a.data, exponent.data), a, exponent)
 
 
 VALUES = _Values()
@@ -702,7 +700,8 @@ def backpropagate(
         g = grads.get(node, zero)
         parents = node.parents
         given = received(PRIMITIVES[node.op], lib, g, primal(node), [primal(p) for p in parents])
-        if given is not None and node.op == "*" and parents[1].op == "1/x":  # the quotient rule
+        # the quotient rule, where the 1/x gate's share overflows (lower.divided)
+        if given is not None and is_quotient(node.op, parents[-1].op) and not math.isfinite(lib.value(given[1])):
             x, r = parents
             y: Node = r._a  # type: ignore[assignment]  # a 1/x gate has its operand
             _, _, to_y = divided(lib, g, primal(x), primal(r), primal(node), primal(y))

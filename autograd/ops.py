@@ -268,7 +268,7 @@ def _sigmoid_batched(lib: Lib, a: Numeric) -> Numeric:
 
 
 def _power_vjp_batched(lib: Lib, g: Numeric, out: Numeric, a: Numeric, b: Numeric) -> tuple[Numeric, Numeric]:
-    # _power_vjp's branches as selections, in the same order.
+    # _power_vjp's values as selections; a ** (b - 1)'s pole at a = 0 (b < 1) made +inf explicitly.
     where = lib.where
     da = where(b == 0.0, 0.0, where((b < 1.0) & (a == 0.0), g * math.inf,
                                     g * (b * lib.np.power(a, b - 1.0))))

@@ -126,7 +126,7 @@ function render({ model, el }) {
   }
 
   function zoom(factor, cx = vw / 2, cy = vh / 2) {
-    const t = clamp(s * factor, Math.min(fitScale(), 1), MAX_SCALE);
+    const t = clamp(s * factor, fitScale(), MAX_SCALE);
     x = cx - ((cx - x) * t) / s;
     y = cy - ((cy - y) * t) / s;
     s = t;

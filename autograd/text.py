@@ -9,6 +9,13 @@ Python escape, so the text stays on one line and reads as what it is.
 
 from __future__ import annotations
 
+import re
+
+FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
+"""How a gate is written in text (a step, an audit's report); other ops read as calls, ``exp(a)``."""
+_WORD = re.compile(r"[\w.]+")
+_CALL = re.compile(r"\w+\([^()]*\)")
+
 
 def printable(text: str) -> str:
     r"""``text`` with every character that is not printable shown as its Python escape.
@@ -17,3 +24,8 @@ def printable(text: str) -> str:
     'a\\nb\\u202e'
     """
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def atomic(text: str) -> bool:
+    """Whether ``text`` reads as one operand as it is: a name, a number, or a call such as exp(-z)."""
+    return bool(_WORD.fullmatch(text) or _CALL.fullmatch(text))

@@ -115,11 +115,15 @@ def _grad_field(g: float) -> str:
     return f"grad {_number(g)}"
 
 
+DRAW_MAX_NODES = 2000
+"""The largest graph ``draw_graph`` (and ``Audit.draw``) draws unless told otherwise."""
+
+
 def draw_graph(
     root: Value,
     rankdir: str = "LR",
     show_grad: bool = True,
-    max_nodes: int = 2000,
+    max_nodes: int = DRAW_MAX_NODES,
     step: int | None = None,
 ) -> graphviz.Digraph:
     """The computational graph under ``root``, as a ``graphviz.Digraph``.
@@ -188,12 +192,14 @@ def graph_nodes(root: Value, max_nodes: int, caller: str, verb: str) -> list[Val
     to ``verb`` the graph anyway (pass a larger ``max_nodes`` to ``caller``)."""
     _check_max_nodes(max_nodes)
     nodes = topological_order(root)  # iterative, root first
-    if len(nodes) > max_nodes:
-        raise ValueError(
-            f"the graph has {len(nodes)} nodes, more than max_nodes={max_nodes}; "
-            f"to {verb} it anyway, pass max_nodes={len(nodes)} (or more) to {caller}"
-        )
+    _check_size(len(nodes), max_nodes, caller, verb)
     return nodes
+
+
+def _check_size(count: int, max_nodes: int, caller: str, verb: str) -> None:
+    if count > max_nodes:
+        raise ValueError(f"the graph has {count} nodes, more than max_nodes={max_nodes}; "
+                         f"to {verb} it anyway, pass max_nodes={count} (or more) to {caller}")
 
 
 def _check_rankdir(rankdir: str) -> str:
@@ -280,10 +286,8 @@ class StepDrawings:
 
     font = "Courier"
 
-    def __init__(self, root: Value, steps: list[Step], rankdir: str = "LR",
-                 nodes: list[Value] | None = None) -> None:
-        self.root, self.steps, self.rankdir = root, steps, _check_rankdir(rankdir)
-        self.nodes = topological_order(root) if nodes is None else nodes
+    def __init__(self, root: Value, steps: list[Step], rankdir: str, nodes: list[Value]) -> None:
+        self.root, self.steps, self.rankdir, self.nodes = root, steps, _check_rankdir(rankdir), nodes
         self.names: Names = short_names(steps)
         # The widest grad field of each node over the whole walk: its running sums.
         self.width = {root: len(_grad_field(1.0))}
@@ -399,7 +403,8 @@ AUDIT_COLORS = {"right": "white", "wrong": "mistyrose", "first": "salmon", "unch
 AUDIT_FAULT_COLOR = "orange"
 
 
-def draw_audit(rows: list[dict[str, Any]], rankdir: str = "LR", max_nodes: int = 2000) -> graphviz.Digraph:
+def draw_audit(rows: list[dict[str, Any]], rankdir: str = "LR",
+               max_nodes: int = DRAW_MAX_NODES) -> graphviz.Digraph:
     """An audited graph (``autograd.audit(root).draw()``), from ``Audit``'s rows, root last.
 
     One record per node of theirs: its label, data and grad; beside a wrong grad the
@@ -412,12 +417,9 @@ def draw_audit(rows: list[dict[str, Any]], rankdir: str = "LR", max_nodes: int =
       recognise; such an operation is dashed and ends in ``?``;
     * an orange operation: the gate at fault (its rule, stored local gradient or `=`).
     """
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    _check_rankdir(rankdir)
     _check_max_nodes(max_nodes)
-    if len(rows) > max_nodes:
-        raise ValueError(f"the graph has {len(rows)} nodes, more than max_nodes={max_nodes}; "
-                         f"to draw it anyway, pass max_nodes={len(rows)} (or more) to draw")
+    _check_size(len(rows), max_nodes, "draw", "draw")
     dot = graphviz.Digraph(graph_attr={"rankdir": rankdir}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
     row = "{%s}" if rankdir in ("LR", "RL") else "%s"
     for i, node in enumerate(rows):

@@ -29,21 +29,16 @@ text alike.
 from __future__ import annotations
 
 import math
-import re
 from collections import namedtuple
 
 from .engine import Value, backpropagate
 from .lower import lower
 from .ops import FLOATS, PRIMITIVES
-from .text import printable
+from .text import FORMS, atomic, printable
 
 __all__ = ["Step", "backward_steps", "describe", "gate", "local_grads", "progress", "short_names"]
 
-_FORMS = {"+": "{} + {}", "*": "{} * {}", "**": "{} ** {}", "1/x": "1/{}"}
-"""How a gate is written in a step's text; other ops read as calls, ``exp(a)``."""
 _INFIX = frozenset({"+", "*", "**"})
-_WORD = re.compile(r"[\w.]+")
-_CALL = re.compile(r"\w+\([^()]*\)")
 _NAME_CHARS = 28  # a node without a label is named by its formula, up to this long
 
 
@@ -200,23 +195,18 @@ def _owner(node: Value, names: Names | None) -> str:
     # The name before ".grad", grouped unless it is one word or call: (-1).grad, (w0*x0).grad.
     text = name(node, names)
     if _label(node, names):
-        return text if _atomic(text) else f"({text})"
+        return text if atomic(text) else f"({text})"
     return text if node.parents and node.op not in _INFIX else f"({text})"
-
-
-def _atomic(label: str) -> bool:
-    """Whether a label reads as one operand as it is: a name, a number, or a call such as exp(-z)."""
-    return bool(_WORD.fullmatch(label) or _CALL.fullmatch(label))
 
 
 def _formula(node: Value, depth: int, names: Names | None) -> str:
     """``node``'s op applied to its parents' names, spelled out ``depth`` levels deep."""
-    form = _FORMS.get(node.op)
+    form = FORMS.get(node.op)
     args = []
     for parent in node.parents:
         if _label(parent, names) or not parent.parents:
             arg = name(parent, names)
-            grouped = bool(_label(parent, names)) and not _atomic(arg)
+            grouped = bool(_label(parent, names)) and not atomic(arg)
         elif depth <= 1:
             arg, grouped = "…", False
         else:
