@@ -24,7 +24,7 @@ ACTIVATIONS: dict[str, Callable[[Value, Value | None], Value]] = {
     "sigmoid": lambda v, alpha: v.sigmoid(),
     "leaky_relu": lambda v, alpha: v.leaky_relu(LEAKY_RELU_SLOPE),
     "elu": lambda v, alpha: v.elu(ELU_ALPHA),
-    "prelu": lambda v, alpha: v.leaky_relu(_slope(alpha)),
+    "prelu": lambda v, alpha: v.leaky_relu(alpha),  # type: ignore[arg-type]  # a prelu neuron has its slope
     "linear": lambda v, alpha: v,
 }
 """Every activation, by name: what ``Neuron(..., activation=name)`` applies."""
@@ -42,9 +42,3 @@ def check_activation(name: str) -> str:
         known = ", ".join(repr(k) for k in ACTIVATIONS)
         raise ValueError(f"unknown activation {name!r}; known activations: {known}")
     return name
-
-
-def _slope(alpha: Value | None) -> Value:
-    if alpha is None:  # only a "prelu" neuron calls for it, and it always has one
-        raise TypeError("a prelu neuron needs its slope")
-    return alpha

@@ -66,7 +66,7 @@ def mse_loss(preds: Batch, targets: Batch) -> Value:
             # A Value target stays one (the gradient then reaches it too).
             if not (is_number(ti) or isinstance(ti, Value)):
                 raise ValueError(f"mse_loss target {i} must be a number or a Value, got {ti!r}")
-            diff = _as_value(pi, "mse_loss", f"prediction {i}") - (ti if isinstance(ti, Value) else float(ti))
+            diff = _as_value(pi, "mse_loss", "prediction", i) - (ti if isinstance(ti, Value) else float(ti))
             errors.append(diff * diff)
     return _mean(errors)
 
@@ -81,7 +81,7 @@ def hinge_loss(scores: Batch, labels: float | Collection[float]) -> Value:
     for i, (s, y) in enumerate(_pairs(scores, labels, "scores", "labels", _is_scalar)):
         if not is_number(y) or y not in (-1, 1):
             raise ValueError(f"hinge_loss labels must be -1 or +1; label {i} is {y!r}")
-        losses.append((_as_value(s, "hinge_loss", f"score {i}") * -float(y) + 1.0).relu())
+        losses.append((_as_value(s, "hinge_loss", "score", i) * -float(y) + 1.0).relu())
     return _mean(losses)
 
 
@@ -91,7 +91,7 @@ def softmax(logits: Sequence[Scalar]) -> list[Value]:
     >>> [round(p.data, 4) for p in softmax([1000.0, -1000.0, 0.0])]
     [1.0, 0.0, 0.0]
     """
-    exps = _shifted_exps(logits)[1]
+    exps = _shifted_exps(logits, "softmax")[1]
     scale = _sum(exps).reciprocal()
     return [e * scale for e in exps]
 
@@ -113,7 +113,7 @@ def cross_entropy(logits: Batch, target: SupportsIndex | Collection[SupportsInde
                          f"but target is one class index, {target!r}: give one target per sample")
     samples = [(logits, target)] if single else _pairs(logits, target, "logits", "targets", None)
     for i, (sample_logits, t) in enumerate(samples):
-        shifted, exps = _shifted_exps(sample_logits)
+        shifted, exps = _shifted_exps(sample_logits, "cross_entropy")
         n = len(shifted)
         # (numbers.Integral declares no comparison with an int, though every integer has one.)
         if isinstance(t, bool) or not isinstance(t, Integral) or not 0 <= t < n:  # type: ignore[operator]
@@ -140,7 +140,7 @@ def binary_cross_entropy(prob: Batch, target: float | Collection[float]) -> Valu
         if not is_number(t) or not 0.0 <= t <= 1.0:
             raise ValueError(f"binary_cross_entropy target {i} must be a number in [0, 1], got {t!r}")
         t = float(t)
-        p = _as_value(p, "binary_cross_entropy", f"probability {i}")
+        p = _as_value(p, "binary_cross_entropy", "probability", i)
         if not 0.0 <= p.data <= 1.0:
             raise ValueError(f"binary_cross_entropy probability {i} must be in [0, 1], got {p.data!r}")
         # A term whose weight is 0 is left out: same value, fewer nodes, no log of a clamp.
@@ -185,28 +185,29 @@ def _pairs(preds: object, targets: object, preds_name: str, targets_name: str,
 
 
 
-def _as_value(x: Scalar, loss: str, what: str) -> Value:
+def _as_value(x: Scalar, loss: str, what: str, index: int) -> Value:
     # Value takes only int and float: a NumPy scalar becomes a float first.
     # Anything else (a bool, a str) still reaches Value, whose TypeError names it;
     # a list where one number belongs is the common mistake, named here.
     if isinstance(x, Value):
         return x
     if _is_sequence(x):
-        raise TypeError(f"{loss}: {what} is a list of {len(x)} where one number or Value belongs "
+        raise TypeError(f"{loss}: {what} {index} is a list of {len(x)} where one number or Value belongs "
                         "(a Layer's output is always a list: take its element, or use an MLP, whose "
                         "one-neuron output is a Value)")
     return Value(float(x) if is_number(x) else x)
 
 
-def _shifted_exps(logits: object) -> tuple[list[Value], list[Value]]:
+def _shifted_exps(logits: object, loss: str) -> tuple[list[Value], list[Value]]:
     """``(l_i - m)`` and ``exp(l_i - m)`` for each logit, with ``m`` the largest, computed in the graph."""
     if not _is_sequence(logits) or len(logits) == 0:
         raise ValueError(f"logits must be a non-empty list of numbers or Values, got {logits!r}")
-    logits = [_as_value(x, "cross_entropy", f"logit {k}") for k, x in enumerate(logits)]
+    logits = [_as_value(x, loss, "logit", k) for k, x in enumerate(logits)]
     m = logits[0]
     for x in logits[1:]:  # max gates: a tape recomputes the shift for each replay and each row
         m = m.max(x)
-    shifted = [x - m for x in logits]
+    minus_m = -m  # negated once: each l_i - m would make its own -1 gate
+    shifted = [x + minus_m for x in logits]
     return shifted, [s.exp() for s in shifted]
 
 

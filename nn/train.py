@@ -127,8 +127,7 @@ def fit(
     stays fixed, so the batches are shuffled once (with ``seed``) before the
     first epoch rather than every epoch. Valid while the graph's structure
     does not depend on the data; ``relu`` and ``max`` still choose per
-    replay. (Constants taken from the data when the graph was built, such as
-    the max subtracted in ``cross_entropy``, stay as they were: still exact.)
+    replay (so does ``cross_entropy``'s shift, a chain of ``max`` gates).
 
     ``tape="batched"`` builds the graph of **one** sample and replays it over
     each batch with NumPy (``Tape(root, inputs=...)``; ``pip install
