@@ -130,7 +130,7 @@ if TYPE_CHECKING:
 
 _NEVER_RAISE = (operator.add, operator.mul, operator.truediv)  # float forwards without an undefined point
 # (a quotient x * (1/y) divides by a y its 1/x node has already checked)
-_ZERO, _ONE = 0, 1  # uniform slots holding the constants 0.0 and 1.0 (their gradients are dropped)
+_ZERO = 0  # the uniform slot holding 0.0 (its gradient is dropped)
 _FUSED = object()  # marks the group key of a fused node (the others start with their op)
 _MAX_RANKS = 64  # a node read more often than this by one step: its contributions summed by reduceat
 MIN_WEIGHTS = 2
@@ -421,8 +421,8 @@ class _WeightedSums:
 
     A block is the sums that read the same ``x`` (a layer's neurons);
     blocks with the same weights (one linear map at every position of a
-    sequence) are one ``np.matmul`` of ``W`` (``o × n``, uniform nodes; the
-    constant 1.0 for a term with no weight) with ``X`` (``blocks × n × N``).
+    sequence) are one ``np.matmul`` of ``W`` (``o × n``, uniform nodes) with
+    ``X`` (``blocks × n × N``).
     The outputs lie block after block; ``b`` is each one's uniform terms;
     ``plain`` the computed terms each adds with no weight (a residual
     connection's), as many for each.
@@ -436,7 +436,7 @@ class _WeightedSums:
         self.plain = plain
 
     def _arrays(self, V: Floats, U: Floats) -> tuple[Floats, Floats]:
-        o, n = self.weights.shape
+        n = self.weights.shape[1]
         return U[self.weights], self.xs.read(V, U).reshape(self.blocks, n, -1)
 
     def forward(self, lib: SimpleNamespace, V: Floats, U: Floats, watch: _Watch) -> None:
@@ -587,14 +587,16 @@ class _Contraction:
         if not (np.isfinite(V[self.out.key]).all() and np.isfinite(G).all()):
             self.exact.backward(lib, V, U, GV, GU)  # the zero rule, term by term
             return
-        A, B = V[self.index[0]], V[self.index[1]]
         cells = G.reshape(self.shape)
-        products: tuple[Callable[[], Floats], ...] = (lambda: np.einsum("brcn,bkcn->brkn", cells, B),
-                                                      lambda: np.einsum("brkn,brcn->bkcn", A, cells))
-        for k, product in enumerate(products):
-            if self.needs_grad[k]:
-                c = product().reshape(-1, G.shape[1])
-                self.slots[k].add(np, GV, GU, c if self.real[k] is None else c[self.real[k]])
+
+        def add(k: int, product: Floats) -> None:
+            c = product.reshape(-1, G.shape[1])
+            self.slots[k].add(np, GV, GU, c if self.real[k] is None else c[self.real[k]])
+
+        if self.needs_grad[0]:  # (each gathers only the operand it multiplies by)
+            add(0, np.einsum("brcn,bkcn->brkn", cells, V[self.index[1]]))
+        if self.needs_grad[1]:
+            add(1, np.einsum("brkn,brcn->bkcn", V[self.index[0]], cells))
         if self.biases is not None:
             self.biases.backward(np, GU, G)
 
@@ -770,10 +772,12 @@ class Replay:
         if len(set(inputs)) != len(inputs):
             raise ValueError("Tape() inputs must be distinct Values")
         self.root, self.inputs = program.root, inputs
-        plan = self._plan = _Plan(np, program, self._lib)
+        plan = _Plan(np, program, self._lib)
+        # (the plan itself is not kept: what it built on the way would outlive the build)
+        self._n_varying, self._pad, self._zero = plan.n_varying, plan.pad, plan.zero
+        self._operations = len(program.steps)
         self._steps, self._leaves, self._slot_of = plan.steps, plan.leaves, plan.slot_of
         self._U = np.zeros(plan.n_uniform)
-        self._U[_ONE] = 1.0
         for slot, value in plan.constants.items():
             self._U[slot] = value
         self._leaf_slots = np.asarray([plan.uniform_slot[i] for i in plan.leaf_positions], dtype=np.intp)
@@ -824,10 +828,10 @@ class Replay:
         (a fresh array of megabytes costs more in page faults than the arithmetic in it)."""
         V, GV = self._buffers
         if V is None or V.shape[1] != n:
-            size = (self._plan.n_varying, n)
+            size = (self._n_varying, n)
             V, GV = self._buffers = (self._np.empty(size), self._np.empty(size))
-            V[self._plan.pad] = -self._np.inf  # what a max chain shorter than others is padded with
-            V[self._plan.zero] = 0.0  # and a matrix of a product whose entries are not all terms
+            V[self._pad] = -self._np.inf  # what a max chain shorter than others is padded with
+            V[self._zero] = 0.0  # and a matrix of a product whose entries are not all terms
         return V, GV  # type: ignore[return-value]  # (GV is None only where V is: then both are set)
 
     def values(self, node: Node) -> Floats:
@@ -842,7 +846,7 @@ class Replay:
         return self._np.broadcast_to(row, self._V.shape[1]).copy()  # type: ignore[no-any-return]  # (np: Any)
 
     def __repr__(self) -> str:
-        return (f"Tape({self._plan.operations} operations in {len(self._steps)} batched steps, "
+        return (f"Tape({self._operations} operations in {len(self._steps)} batched steps, "
                 f"{len(self.inputs)} inputs, {len(self._leaves)} parameters)")
 
 
@@ -859,17 +863,16 @@ class _Plan:
     """
 
     def __init__(self, np: ModuleType, program: Program, lib: SimpleNamespace) -> None:
-        nodes, index = program.nodes, program.position
-        inputs, keep = program.inputs, program.keep
-        self.np, self.nodes = np, nodes
+        nodes, inputs = program.nodes, program.inputs
+        self.np = np
+        self.quotients = program.quotients
         self.ops = ops = [node.op for node in nodes]
         self.parents = parents = program.args
         rules = {op: array_rule(PRIMITIVES[op], lib) for op in dict.fromkeys(ops) if op}
-        is_input = [False] * len(nodes)
-        for i in program.input_positions:
-            if i is not None:
-                is_input[i] = True
-        self.varying = varying = list(is_input)
+        positions = [i for i in program.input_positions if i is not None]
+        self.varying = varying = [False] * len(nodes)
+        for i in positions:
+            varying[i] = True
         for i, op in enumerate(ops):
             if op:
                 varying[i] = any(varying[p] for p in parents[i])
@@ -884,7 +887,8 @@ class _Plan:
         for ps in parents:
             for p in ps:
                 users[p] += 1
-        protected = {index[x] for x in keep if x in index} | {len(nodes) - 1}
+        kept_positions = program.keep_positions
+        protected = {*kept_positions, len(nodes) - 1}
         self.single = [users[i] == 1 and i not in protected for i in range(len(nodes))]
 
         # -- sums and max chains fused into one node each, and what they absorb ------
@@ -912,12 +916,12 @@ class _Plan:
         level = self._levels(computed, deps, keys)
 
         # -- storage: inputs first in V, then the padding row; then each step's outputs ----
-        self.slot = {index[x]: k for k, x in enumerate(inputs) if x in index}
+        self.slot = {p: k for k, p in enumerate(program.input_positions) if p is not None}
         self.pad = len(inputs)
         self.zero = len(inputs) + 1
         self.constants: dict[int, float] = {}
         self.uniform_slot: dict[int, int] = {}
-        n_uniform = 2  # after _ZERO and _ONE
+        n_uniform = 1  # after _ZERO
         by_value: dict[bytes, int] = {}
         for i in program.constants:  # one slot per value: constants never change
             value = nodes[i].data
@@ -965,12 +969,10 @@ class _Plan:
                 steps.append(_Operation(np, row, QUOTIENT if quotient else row, rules[op], read, operand, out,
                                         needed, members))
         self.steps = steps
-        self.operations = sum(1 for op in ops if op)
         self.n_varying, self.n_uniform = n_varying, n_uniform
         self.leaf_positions = leaves
         self.leaves = [nodes[i] for i in leaves]
-        kept = [len(nodes) - 1, *(index[x] for x in keep if x in index), *(index[x] for x in inputs if x in index),
-                *leaves]
+        kept = [len(nodes) - 1, *kept_positions, *positions, *leaves]
         self.slot_of = {nodes[i]: self._slots([[i]])[0] for i in kept}
 
     def _levels(self, computed: list[int], deps: dict[int, list[int]],
@@ -1118,7 +1120,7 @@ class _Plan:
                 terms.append(i)
             else:
                 bias.append(i)
-        products = [ops[t] == "*" and single[t] and ops[parents[t][1]] != "1/x" for t in terms]
+        products = [ops[t] == "*" and single[t] and not self.quotients[t] for t in terms]
         weighted = [p and varying[parents[t][0]] != varying[parents[t][1]] for p, t in zip(products, terms)]
         if sum(weighted) >= MIN_WEIGHTS:
             inner.update(t for t, w in zip(terms, weighted) if w)

@@ -20,7 +20,7 @@ about half its time building the graph and half in ``backward``):
 
 * ``Value.__add__`` and ``__mul__`` (and their reflected forms) build their
   node inline rather than through :func:`_node` (a call less per node);
-* ``Value.backward``'s walk (``graph.topological_order(clear_grads=True)``)
+* ``Value.backward``'s walk (``graph.clearing_order``)
   resets each interior gradient to a 0.0 object of its own as it goes and
   uses it as its mark of a visited node, and its loop applies the rows of
   ``+`` and ``*`` inline rather than calling their ``vjp``; a ``+`` hands its
@@ -347,15 +347,23 @@ class Value:
         ``gradients_lock`` in turn); other writes to ``.grad``, such as
         ``zero_grad()``, are the caller's to order.
         """
-        if not is_number(gradient):
-            raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
+        seed = backward_seed(gradient)
         with gradients_lock:
             # The walk sets the interior gradients to 0.0 as it goes: one pass over the graph less.
-            _propagate(self, lower(self, clear_grads=True).steps, float(gradient))
+            _propagate(self, lower(self, clear_grads=True).steps, seed)
+
+
+def backward_seed(gradient: object) -> float:
+    """``gradient`` as the float backward starts from (-0.0 as 0.0: no interior gradient is -0.0,
+    see ``+``), or a ``TypeError`` naming its type. ``Value.backward``'s and the tapes'."""
+    if not is_number(gradient):
+        raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
+    return float(gradient) + 0.0
 
 
 def run_backward(root: Node, steps: list[Gate], gradient: float) -> None:
-    """``Value.backward`` on ``root``'s program (``lower(root).steps``), already made: floats into ``.grad``.
+    """``Value.backward`` on ``root``'s program (``lower(root).steps``), already made, from ``gradient``
+    as :func:`backward_seed` gives it: floats into ``.grad``.
 
     Every interior node's gradient is set anew; leaves accumulate (a leaf
     ``root``, with no steps, too). The scalar tape's, for graphs too large to
@@ -373,7 +381,7 @@ def _propagate(root: Node, steps: list[Gate], gradient: float) -> None:
         root.grad += gradient
         return
     zero = root.grad  # the 0.0 the walk left in every interior gradient
-    root.grad = gradient + 0.0  # (-0.0 becomes 0.0: no interior gradient is -0.0, see "+")
+    root.grad = gradient  # (never -0.0: backward_seed made it 0.0)
     for node in steps:
         g = node.grad
         op, a, b = node.op, node._a, node._b

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     G = TypeVar("G", bound=Graded)
 
 
-def topological_order(root: N, *, leaves: bool = True, clear_grads: bool = False) -> list[N]:
+def topological_order(root: N, *, leaves: bool = True) -> list[N]:
     """Every node reachable from ``root``, each one before all of its operands.
 
     ``root`` comes first, so the list is the order in which backpropagation
@@ -45,10 +45,6 @@ def topological_order(root: N, *, leaves: bool = True, clear_grads: bool = False
     by several paths (or twice as an operand, as ``x`` in ``x * x``)
     appears once. ``leaves=False`` leaves the leaves out (backpropagation
     only writes to them): a leaf ``root`` then gives ``[]``.
-    ``clear_grads=True`` (with ``leaves=False``: ``Value.backward``'s walk,
-    under its lock) also sets each node's ``grad`` to 0.0 as it is reached,
-    while the node is in the cache anyway, instead of in a pass of its own;
-    that 0.0 is then the walk's mark, in place of the set below.
 
     Depth-first post-order with an explicit stack (so depth is limited by
     memory only), reversed; the first operand is explored first. A node is
@@ -59,8 +55,6 @@ def topological_order(root: N, *, leaves: bool = True, clear_grads: bool = False
     """
     if root._a is None:
         return [root] if leaves else []
-    if clear_grads:
-        return _clearing(root)  # type: ignore[type-var]  # (Value.backward's nodes: they have a grad)
     postorder: list[N] = []
     expanded: set[N] = set()
     stack: list[N | None] = [root]
@@ -97,10 +91,14 @@ def topological_order(root: N, *, leaves: bool = True, clear_grads: bool = False
     return postorder
 
 
-def _clearing(root: G) -> list[G]:
-    """The interior walk of ``Value.backward``, which sets every gradient it reaches to 0.0: so a
-    new 0.0 object of its own marks the nodes it has expanded (``node.grad is zero``), and no
-    set of them is kept (its table was a tenth of the cache misses of a training step)."""
+def clearing_order(root: G) -> list[G]:
+    """``topological_order(root, leaves=False)`` for ``Value.backward`` (under its lock), which
+    also sets every gradient it reaches to 0.0, while the node is in the cache anyway, instead of
+    in a pass of its own: so a new 0.0 object of its own marks the nodes it has expanded
+    (``node.grad is zero``), and no set of them is kept (its table was a tenth of the cache misses
+    of a training step)."""
+    if root._a is None:
+        return []
     zero = float("0")  # a new object, not the constant 0.0: no other node's grad is it
     postorder: list[G] = []
     stack: list[G | None] = [root]

@@ -41,7 +41,7 @@ import math
 import operator
 from functools import cached_property
 
-from .graph import topological_order
+from .graph import clearing_order, topological_order
 from .ops import PRIMITIVES, Batched, Primitive
 
 TYPE_CHECKING = False  # typing's flag without importing typing (3 ms); checkers take it as True
@@ -132,9 +132,9 @@ def lower(root: Node, inputs: Iterable[Node] = (), keep: Iterable[Node] = (),
     ``Value.backward``, which holds the gradients' lock) sets every interior
     node's ``grad`` to 0.0 on the way.
     """
-    # leaves=False: interior nodes only, each with its first operand.
-    return Program(root, topological_order(root, leaves=False, clear_grads=clear_grads),  # type: ignore[arg-type]
-                   inputs, keep)
+    # Interior nodes only (leaves=False), each with its first operand.
+    steps = clearing_order(root) if clear_grads else topological_order(root, leaves=False)
+    return Program(root, steps, inputs, keep)  # type: ignore[arg-type]
 
 
 class Program:
@@ -152,7 +152,8 @@ class Program:
       as one; ``args`` the operand positions (a tuple per node, ``()`` for a
       leaf), and ``reads`` what the forward reads (a quotient ``x * (1/y)``
       reads ``x`` and ``y``);
-    * ``leaves``, ``input_positions``, ``constants``, ``parameters``: positions.
+    * ``writes``: what each node's backward adds to (``args``, and a quotient's ``y``);
+    * ``leaves``, ``input_positions``, ``keep_positions``, ``constants``, ``parameters``: positions.
     """
 
     def __init__(self, root: Node, steps: list[Gate], inputs: Iterable[Node] = (),
@@ -214,6 +215,16 @@ class Program:
     def reads(self) -> list[tuple[int, ...]]:
         args = self.args
         return [(a[0], args[a[1]][0]) if q else a for a, q in zip(args, self.quotients)]
+
+    @cached_property
+    def writes(self) -> list[tuple[int, ...]]:
+        """The positions each node's backward may add to: its operands, and a quotient's ``y`` too
+        (where the 1/x gate's share overflows: :func:`divided`)."""
+        return [a + r[1:] if q else a for a, r, q in zip(self.args, self.reads, self.quotients)]
+
+    @cached_property
+    def keep_positions(self) -> list[int]:
+        return [self.position[x] for x in self.keep]
 
     @cached_property
     def leaves(self) -> list[int]:

@@ -49,12 +49,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import cache
 from string import Formatter
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 from weakref import WeakValueDictionary
 
-from .engine import Value, gradients_lock, run_backward
-from .lower import QUOTIENT, Program, lower
+from .engine import Value, backward_seed, gradients_lock, run_backward
+from .lower import QUOTIENT, Program, divided, lower
 from .ops import FLOATS, PRIMITIVES, Primitive
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
         @property
         def forward(self) -> Callable[..., Any]: ...  # () -> float, or (batch) -> a NumPy array
 
-        def backward(self, gradient: float = 1.0) -> None: ...
+        def backward(self, gradient: float) -> None: ...  # (a float from engine.backward_seed)
 
         def values(self, node: Value) -> Any: ...
 
@@ -203,7 +204,7 @@ class Tape:
         """Add ``gradient`` times d(root)/d(leaf) into every leaf's ``.grad`` (every leaf but the inputs,
         of the mean over the rows, for the batched tape), exactly as ``root.backward(gradient)``."""
         with self._lock:
-            self._replay.backward(_gradient(gradient))  # (checked here for both tapes: issue 21)
+            self._replay.backward(backward_seed(gradient))  # (checked here for both tapes: issue 21)
 
     def values(self, node: Value) -> Any:
         """The latest ``forward``'s value of ``node``: the root or a node named in ``keep`` (and, for
@@ -213,16 +214,6 @@ class Tape:
 
     def __repr__(self) -> str:
         return repr(self._replay)
-
-
-def _gradient(gradient: object) -> float:
-    """``gradient`` as a float (-0.0 as 0.0, as ``Value.backward`` seeds it), or the ``TypeError``
-    that ``Value.backward`` gives."""
-    from .engine import is_number
-
-    if not is_number(gradient):
-        raise TypeError(f"backward() takes a number as gradient, got {type(gradient).__name__}")
-    return float(gradient) + 0.0
 
 
 def _scalar_replay(program: Program) -> _Interpreted | _Compiled:
@@ -273,8 +264,7 @@ class _Interpreted(_Unready):
         self.ready = True
         return self.program.root.data
 
-    def backward(self, gradient: float = 1.0) -> None:
-        gradient = _gradient(gradient)
+    def backward(self, gradient: float) -> None:  # (Tape.backward has made it a float)
         self._check_ready()
         run_backward(self.program.root, self.program.steps, gradient)
 
@@ -319,7 +309,10 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
     n = len(rows)
     shape = [0] * n
     size = [0] * n
-    users = [0] * n
+    users = [0] * n  # (a quotient x * (1/y) writes y as well: a block must not hide it)
+    for written in program.writes:
+        for j in written:
+            users[j] += 1
     shapes: dict[tuple[str | int, ...], int] = {}
     count = [0]  # per shape id
     for i, (row, a) in enumerate(zip(rows, args)):
@@ -329,12 +322,9 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
         if len(a) == 2:
             j, k = a
             key, s = (row.op, shape[j], shape[k]), size[j] + size[k]
-            users[j] += 1
-            users[k] += 1
         else:
             (j,) = a
             key, s = (row.op, shape[j]), size[j]
-            users[j] += 1
         sid = shapes.get(key)
         if sid is None:
             sid = shapes[key] = len(count)
@@ -344,9 +334,6 @@ def _repeats(program: Program, protected: set[int]) -> list[_Group]:
         size[i] = s + 1 if s < 1 << 40 else s
     for i in protected:
         users[i] += 1
-    for q, reads in zip(program.quotients, program.reads):
-        if q:  # x * (1/y) reads y as well: a block must not hide it
-            users[reads[1]] += 1
 
     taken = [False] * n
     uses = [0] * n  # a candidate's uses of each operation under it (set back to 0 after each)
@@ -418,7 +405,7 @@ class _Schedule:
     def __init__(self, program: Program) -> None:
         self.program = program
         root = len(program.nodes) - 1
-        protected = {root, *(program.position[x] for x in program.keep)}
+        protected = {root, *program.keep_positions}
         groups = [g for g in _repeats(program, protected) if all(b.root != root for b in g.blocks)]
         groups.sort(key=lambda g: len(g.blocks) * len(g.blocks[0].members))
         while not self._plan(groups):
@@ -469,11 +456,11 @@ class _Schedule:
         # Every gradient must get its contributions in backward()'s order (from the root down):
         # from operations whose phases never go back.
         last: dict[int, int] = {}
-        quotients = self.program.quotients
+        writes = self.program.writes
         for i in range(n - 1, -1, -1):
             if rows[i] is None:
                 continue
-            for j in args[i] + reads[i][1:] if quotients[i] else args[i]:  # (a quotient may write y)
+            for j in writes[i]:
                 if block_of[j] >= 0 and j not in roots:
                     continue  # inside a block: only its own copy writes it, in order
                 if phase[i] < last.get(j, 0) or (j in owner and owner[j] != block_of[i]):
@@ -548,9 +535,10 @@ def _template(row: Primitive) -> tuple[str, ...] | None:
     return _TEMPLATES[row]
 
 
-def _fields(templates: tuple[str, ...]) -> set[str]:
+@cache  # a few templates, parsed for each of thousands of operations otherwise
+def _fields(templates: tuple[str, ...]) -> frozenset[str]:
     """The placeholders (``"0"``, ``"out"``, ...) that templates such as ``"({g} * {1})"`` use."""
-    return {field for t in templates for _, field, _, _ in Formatter().parse(t) if field}
+    return frozenset(field for t in templates for _, field, _, _ in Formatter().parse(t) if field)
 
 
 # -- one segment of straight-line code ------------------------------------------------------
@@ -759,8 +747,8 @@ class _BackwardLines:
             self.regs.give(g)
 
     def quotient(self, i: int, g: str, args: tuple[int, ...], y: int) -> None:
-        """lower.divided: the gates' own, but where g * x overflows while g and x are finite,
-        y gets -(g * (q / y)) directly and the 1/x gate nothing."""
+        """The gates' own rules inline, as the engine's loop has them; where the 1/x gate's share
+        g * x is not finite, ``lower.divided`` says who gets what, as in every driver."""
         grad, value = self.grad, self.segment.value
         x, r = args
         for p in dict.fromkeys((x, r, y)):
@@ -768,9 +756,14 @@ class _BackwardLines:
                 self.emit(f"{self.fresh(p)} = 0.0")
         vx, t = value(x), f"{self.segment.prefix}q"
         self.guarded(g, [f"{grad[x]} += ({g} * {value(r)})", f"{t} = {g} * {vx}",
-                         f"if {t} - {t} == 0.0 or {g} - {g} != 0.0 or {vx} - {vx} != 0.0:",
-                         f"    {grad[r]} += {t}", "else:",
-                         f"    {grad[y]} += -({g} * ({value(i)} / {value(y)}))"])
+                         f"if {t} - {t} == 0.0:",
+                         f"    {grad[r]} += {t}",
+                         "else:",
+                         f"    _, {t}r, {t}y = divided(lib, {g}, {vx}, {value(r)}, {value(i)}, {value(y)})",
+                         f"    if {t}y is None:",
+                         f"        {grad[r]} += {t}r",
+                         "    else:",
+                         f"        {grad[y]} += {t}y"])
 
     def sum(self, g: str, args: tuple[int, ...]) -> None:
         """``+`` passes g on as it is (a zero too: see autograd.lower). A parent that only this node
@@ -885,7 +878,7 @@ class _Compiled(_Unready):
         own = [[b.externals[s] for b in group.blocks for s in group.own] for group in groups]
         self.leaves = tuple(nodes[i] for i in named + [p for ps in own for p in ps])
         self.operations = sum(1 for row in rows if row is not None)
-        self.shown = shown = list(dict.fromkeys(i for i in [root, *(program.position[x] for x in program.keep)]
+        self.shown = shown = list(dict.fromkeys(i for i in [root, *program.keep_positions]
                                                 if rows[i] is not None))
         self.shown_nodes = tuple(nodes[i] for i in shown)
         self.outputs = {b.root: f"o{b.root}" for group in groups for b in group.blocks}
@@ -969,7 +962,8 @@ class _Compiled(_Unready):
 
     def _load(self, source: str) -> None:
         """Compile ``source`` (or take the live compile of the same source) and keep its two functions."""
-        namespace: dict[str, Any] = {"__builtins__": {"zip": zip, "iter": iter, "range": range}, "lib": FLOATS}
+        namespace: dict[str, Any] = {"__builtins__": {"zip": zip, "iter": iter, "range": range}, "lib": FLOATS,
+                                   "divided": divided}
         for k, row in enumerate(PRIMITIVES.values()):
             namespace[f"F{k}"] = row.forward
             namespace[f"L{k}"] = row.vjp
@@ -1025,8 +1019,7 @@ class _Compiled(_Unready):
         self.ready = True
         return value
 
-    def backward(self, gradient: float = 1.0) -> None:
-        gradient = _gradient(gradient)
+    def backward(self, gradient: float) -> None:  # (Tape.backward has made it a float)
         self._check_ready()
         leaves = self.leaves
         with gradients_lock:
